@@ -1,0 +1,6 @@
+"""fullconv: border handling of convolutions (valid, same, full, full-exact) for PyTorch models."""
+from .layers import BORDERS, check_border
+
+__version__ = "0.1.0"
+
+__all__ = ["BORDERS", "check_border", "__version__"]

@@ -1,0 +1,10 @@
+"""Border-handling layers: padding functions, convolutions, pooling, blur-pool and branch alignment."""
+from .borders import BORDERS, FULL_BORDERS, SAME_BORDERS, check_border, is_full
+from .conv import BORDER_CONV, BorderConv1d, BorderConv2d, BorderConv3d
+from .padding import border_padding, corner_background, full_phase_left, pad_border, pad_constant
+
+__all__ = [
+    "BORDERS", "FULL_BORDERS", "SAME_BORDERS", "check_border", "is_full",
+    "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d",
+    "border_padding", "corner_background", "full_phase_left", "pad_border", "pad_constant",
+]

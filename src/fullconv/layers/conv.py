@@ -1,0 +1,161 @@
+"""Convolutions with a border variant: drop-in subclasses of ``nn.Conv1d/2d/3d``.
+
+They keep the parameter names of the plain convolution, so a state_dict loads both ways.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .borders import check_border
+from .padding import border_padding, corner_background, pad_border, pad_constant
+
+_CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def _tuple(value: int | Sequence[int], n: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+class _BorderConvMixin:
+    """Shared forward of BorderConv1d/2d/3d; see :class:`BorderConv2d`."""
+
+    _nd: int
+
+    def _init_border(self, border: str, border_dims: Sequence[int] | None,
+                     pads: Sequence[tuple[int, int]] | None, background) -> None:
+        self.border = check_border(border)
+        n = self._nd
+        self.border_dims = tuple(range(n)) if border_dims is None else tuple(sorted(border_dims))
+        if self.border_dims != tuple(range(n - len(self.border_dims), n)):
+            raise ValueError(
+                f"border_dims {self.border_dims} must be the trailing spatial dims of a {n}-D conv "
+                f"(e.g. (1, 2) for height and width of a 3-D conv)")
+        if pads is None:
+            pads = tuple(border_padding(self.border if d in self.border_dims else "same", k, dil)
+                         for d, (k, dil) in enumerate(zip(self.kernel_size, self.dilation)))
+        self.pads = tuple((int(left), int(right)) for left, right in pads)
+        if len(self.pads) != n:
+            raise ValueError(f"pads needs one (left, right) pair per spatial dim ({n}); got {self.pads}")
+        self.padding = (0,) * n  # the padding is applied explicitly
+        self.set_background(background)
+
+    def set_background(self, background) -> None:
+        """Fix the padded value of a ``full-exact`` layer that sees the network input.
+
+        ``None`` (the default) reads the background from the input's first element along the
+        padded dims, which every ``full-exact`` layer leaves as pure background.
+        """
+        if background is None:
+            self.fixed_background = None
+            return
+        value = torch.as_tensor(background, dtype=torch.float32).flatten()
+        shape = (1, value.numel()) + (1,) * self._nd
+        self.register_buffer("fixed_background", value.reshape(shape), persistent=False)
+
+    def background_of(self, x: Tensor) -> Tensor:
+        """Background of the input ``x`` (B, C, *S): (B or 1, C or 1, *S_other, 1, ...)."""
+        if self.fixed_background is not None:
+            return self.fixed_background.to(dtype=x.dtype)
+        return corner_background(x, len(self.border_dims))
+
+    def _split_pads(self) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+        n_border = len(self.border_dims)
+        other = tuple(self.pads[: self._nd - n_border]) + ((0, 0),) * n_border
+        return tuple(self.pads[self._nd - n_border:]), other
+
+    def extra_repr(self) -> str:  # pragma: no cover - repr only
+        text = super().extra_repr().replace(", padding=" + str(self.padding), "")
+        return f"{text}, border={self.border!r}, pads={self.pads}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, C_in, *S) -> (B, C_out, *S') with S' from the border's padding and the stride."""
+        conv = _CONV_FN[self._nd]
+        border_pads, other_pads = self._split_pads()
+        symmetric = all(left == right >= 0 for left, right in self.pads)
+        if self.border in ("same", "full", "valid") and symmetric:
+            return conv(x, self.weight, self.bias, self.stride, tuple(p[0] for p in self.pads),
+                        self.dilation, self.groups)
+        if self.border == "full-exact" and symmetric and len(self.border_dims) == self._nd:
+            background = self.background_of(x)
+            y = conv(x - background, self.weight, None, self.stride, tuple(p[0] for p in self.pads),
+                     self.dilation, self.groups)
+            return y + self._constant_response(background)
+        background = self.background_of(x) if self.border == "full-exact" else None
+        x = pad_border(x, border_pads, self.border, background)
+        x = pad_constant(x, other_pads, 0.0)
+        if self.border == "same-partial":
+            y = conv(x, self.weight, None, self.stride, 0, self.dilation, self.groups)
+            y = y * self._partial_ratio(x.shape[2:], y.device, y.dtype)
+            return y if self.bias is None else y + self.bias.view((1, -1) + (1,) * self._nd)
+        return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+    def _constant_response(self, background: Tensor) -> Tensor:
+        """Response of the layer to a map that is ``background`` everywhere: (B, C_out, 1, ...)."""
+        summed = self.weight.sum(dim=tuple(range(2, 2 + self._nd)), keepdim=True)
+        background = background.expand((background.shape[0], self.in_channels) + (1,) * self._nd)
+        return _CONV_FN[self._nd](background, summed, self.bias, 1, 0, 1, self.groups)
+
+    def _partial_ratio(self, padded_size, device, dtype) -> Tensor:
+        """window size / taps inside the image, for every output position: (1, 1, *S')."""
+        key = (tuple(padded_size), device, dtype)
+        cache = self.__dict__.setdefault("_ratio_cache", {})
+        if key not in cache:
+            border_pads, other_pads = self._split_pads()
+            unpadded = [s - left - right for s, (left, right) in zip(padded_size, self.pads)]
+            ones = torch.ones((1, 1, *unpadded), device=device, dtype=dtype)
+            mask = pad_constant(pad_constant(ones, border_pads, 0.0), other_pads, 0.0)
+            taps = torch.ones((1, 1, *self.kernel_size), device=device, dtype=dtype)
+            inside = _CONV_FN[self._nd](mask, taps, None, self.stride, 0, self.dilation)
+            cache.clear()
+            cache[key] = taps.numel() / inside.clamp(min=1.0)
+        return cache[key]
+
+
+def _make(base: type[nn.modules.conv._ConvNd], nd: int, doc: str):
+    class BorderConv(_BorderConvMixin, base):
+        _nd = nd
+
+        def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, dilation=1,
+                     groups: int = 1, bias: bool = True, border: str = "same", *,
+                     border_dims: Sequence[int] | None = None,
+                     pads: Sequence[tuple[int, int]] | None = None, background=None,
+                     device=None, dtype=None) -> None:
+            base.__init__(self, in_channels, out_channels, kernel_size, stride=stride, padding=0,
+                          dilation=dilation, groups=groups, bias=bias, device=device, dtype=dtype)
+            self._init_border(border, border_dims, pads, background)
+
+    BorderConv.__name__ = BorderConv.__qualname__ = f"BorderConv{nd}d"
+    BorderConv.__doc__ = doc
+    return BorderConv
+
+
+BorderConv1d = _make(nn.Conv1d, 1, "``nn.Conv1d`` with a border variant. x: (B, C, L).")
+BorderConv2d = _make(nn.Conv2d, 2, """``nn.Conv2d`` with a border variant.
+
+    Args:
+        border: a name from ``fullconv.BORDERS``.
+        border_dims: spatial dims (0-based, trailing) the border applies to; the others are padded
+            ``same`` with zeros. Default: all.
+        pads: explicit ``(left, right)`` per spatial dim, overriding the border's default (a
+            negative value crops). ``convert()`` uses it to keep strided grids aligned.
+        background: for ``full-exact``, the padded value of the network input (number or one per
+            channel); ``None`` reads it from the input's first element.
+
+    Shape:
+        - Input: (B, C_in, H, W)
+        - Output: (B, C_out, H', W') with ``H' = floor((H + left + right - d·(k-1) - 1) / s) + 1``.
+
+    Example:
+        >>> conv = BorderConv2d(1, 1, 3, border="full")
+        >>> conv(torch.zeros(1, 1, 8, 8)).shape
+        torch.Size([1, 1, 10, 10])
+    """)
+BorderConv3d = _make(nn.Conv3d, 3, """``nn.Conv3d`` with a border variant; ``border_dims=(1, 2)``
+    applies it to height and width only (time padded ``same`` with zeros). x: (B, C, T, H, W).""")
+
+BORDER_CONV = {1: BorderConv1d, 2: BorderConv2d, 3: BorderConv3d}

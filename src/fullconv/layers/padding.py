@@ -1,0 +1,169 @@
+"""Pure padding functions for the border variants.
+
+Padding is described per padded dimension as a ``(left, right)`` pair, listed from the first
+spatial dimension to the last (``(D, H, W)`` order), unlike ``F.pad`` which lists the last
+dimension first. A negative amount crops.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .borders import PAD_MODE, check_border
+
+Pads = tuple[tuple[int, int], ...]
+
+
+def effective_kernel(kernel_size: int, dilation: int = 1) -> int:
+    """Extent of a dilated kernel: ``d·(k-1)+1``."""
+    return dilation * (kernel_size - 1) + 1
+
+
+def border_padding(border: str, kernel_size: int, dilation: int = 1) -> tuple[int, int]:
+    """``(left, right)`` padding of one dimension for ``border``.
+
+    ``same`` variants follow ``scipy.signal.correlate`` mode 'same' (and PyTorch's
+    ``padding='same'``): for an even extent the extra tap goes to the right. ``full`` variants pad ``d·(k-1)`` on both sides.
+
+    Example:
+        >>> border_padding("same", 3), border_padding("same", 4), border_padding("full", 3, dilation=2)
+        ((1, 1), (1, 2), (4, 4))
+    """
+    extent = effective_kernel(kernel_size, dilation) - 1
+    border = check_border(border)
+    if border == "valid":
+        return (0, 0)
+    if border in ("full", "full-exact"):
+        return (extent, extent)
+    return (extent // 2, extent - extent // 2)
+
+
+def full_phase_left(kernel_size: int, dilation: int, stride: int, *, margin: int = 0) -> int:
+    """Left padding of a strided full-border operation whose sampling grid stays on its input's.
+
+    Full padding of ``d·(k-1)`` puts the centre of output 0 at ``-d·(k-1)/2`` in input
+    coordinates; with stride ``s`` the outputs of two branches that meet later (a residual
+    addition) then sit on different grids. This returns the smallest left padding that is at
+    least ``d·(k-1) + margin`` and puts the output centres on ``floor(d·(k-1)/2)`` mod ``s``
+    steps from the input's own sampling points, so every strided operation keeps the phase of
+    its input grid and branches stay aligned.
+
+    Example:
+        >>> full_phase_left(3, 1, 2), full_phase_left(1, 1, 2), full_phase_left(7, 1, 2)
+        (3, 0, 7)
+    """
+    extent = effective_kernel(kernel_size, dilation) - 1
+    left = extent + margin
+    centre = extent // 2
+    return left + (left - centre) % stride
+
+
+def torch_pad_arg(pads: Sequence[tuple[int, int]]) -> list[int]:
+    """Turn ``((l_D, r_D), (l_H, r_H), ...)`` into ``F.pad``'s last-dimension-first list."""
+    out: list[int] = []
+    for left, right in reversed(tuple(pads)):
+        out.extend((left, right))
+    return out
+
+
+def pad_constant(x: Tensor, pads: Sequence[tuple[int, int]], value: Tensor | float) -> Tensor:
+    """Pad the trailing ``len(pads)`` dimensions of ``x`` with ``value``.
+
+    Args:
+        x: (B, C, *S) tensor.
+        pads: ``(left, right)`` per padded dimension; they are the last ``len(pads)`` dims of ``x``.
+        value: a number, or a tensor broadcastable to ``x`` whose padded dimensions have size 1
+            (e.g. a per-sample, per-channel background of shape (B, C, 1, 1)).
+
+    Returns:
+        (B, C, *S') with ``S'_i = S_i + left_i + right_i``.
+    """
+    if not isinstance(value, Tensor):
+        return F.pad(x, torch_pad_arg(pads), mode="constant", value=float(value))
+    x = crop(x, pads)
+    pads = tuple((max(left, 0), max(right, 0)) for left, right in pads)
+    if not any(left or right for left, right in pads):
+        return x
+    first = x.dim() - len(pads)
+    shape = list(x.shape)
+    for i, (left, right) in enumerate(pads):
+        shape[first + i] += left + right
+    out = value.to(x.dtype).expand(shape).clone(memory_format=torch.contiguous_format)
+    inner = [slice(None)] * first + [slice(left, left + x.shape[first + i]) for i, (left, _) in enumerate(pads)]
+    out[tuple(inner)] = x
+    return out
+
+
+def crop(x: Tensor, pads: Sequence[tuple[int, int]]) -> Tensor:
+    """Apply only the negative entries of ``pads`` (cropping); positive entries are ignored."""
+    if all(left >= 0 and right >= 0 for left, right in pads):
+        return x
+    first = x.dim() - len(pads)
+    index = [slice(None)] * first
+    for i, (left, right) in enumerate(pads):
+        size = x.shape[first + i]
+        index.append(slice(max(-left, 0), size - max(-right, 0)))
+    return x[tuple(index)]
+
+
+def pad_border(x: Tensor, pads: Sequence[tuple[int, int]], border: str,
+               background: Tensor | float | None = None) -> Tensor:
+    """Pad ``x`` as the border variant does before a convolution or pooling.
+
+    Args:
+        x: (B, C, *S).
+        pads: ``(left, right)`` per padded (trailing) dimension.
+        border: a name from ``BORDERS``.
+        background: the padded value for ``full-exact`` (number or (B, C, 1, ...) tensor);
+            ignored by the other variants (zeros or their named mode).
+    """
+    border = check_border(border)
+    if not any(left or right for left, right in pads):
+        return x
+    if border == "valid":
+        return crop(x, pads)
+    if border == "full-exact":
+        return pad_constant(x, pads, 0.0 if background is None else background)
+    mode = PAD_MODE[border]
+    if mode == "constant":
+        return pad_constant(x, pads, 0.0)
+    x = crop(x, pads)
+    pads = tuple((max(left, 0), max(right, 0)) for left, right in pads)
+    return _pad_mode(x, pads, mode)
+
+
+def _pad_mode(x: Tensor, pads: Pads, mode: str) -> Tensor:
+    """Non-constant F.pad over any subset of trailing dims (F.pad supports only some dim counts)."""
+    ndim = len(pads)
+    # F.pad's reflect/replicate/circular need (N, C, *spatial) with 1-3 padded dims equal to the
+    # tensor's trailing dims; fold leading extra dims into the batch when there are more dims.
+    lead = x.shape[: x.dim() - ndim]
+    folded = x.reshape((-1, 1) + tuple(x.shape[x.dim() - ndim:])) if len(lead) != 2 else x
+    for left, right in pads:
+        extent = left + right
+        if mode == "reflect" and extent and min(x.shape[-ndim:]) <= max(max(p) for p in pads):
+            raise ValueError(
+                f"reflect padding of {max(max(p) for p in pads)} needs a map larger than that; "
+                f"got spatial size {tuple(x.shape[-ndim:])}: use a larger input or another border")
+    out = F.pad(folded, torch_pad_arg(pads), mode=mode)
+    if folded is not x:
+        out = out.reshape(tuple(lead) + tuple(out.shape[-ndim:]))
+    return out
+
+
+def corner_background(x: Tensor, ndim: int) -> Tensor:
+    """The background value of a feature map whose first element along each padded dim is background.
+
+    Args:
+        x: (B, C, *S); the last ``ndim`` dims are the padded ones.
+        ndim: how many trailing dims are padded with the background.
+
+    Returns:
+        (B, C, *S_other, 1, ..., 1): ``x`` indexed at 0 along each of the last ``ndim`` dims
+        (kept as size-1 dims), so it broadcasts as the padding value.
+    """
+    index = [slice(None)] * (x.dim() - ndim) + [slice(0, 1)] * ndim
+    return x[tuple(index)]
