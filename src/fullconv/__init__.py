@@ -1,6 +1,7 @@
 """fullconv: border handling of convolutions (valid, same, full, full-exact) for PyTorch models."""
+from .convert import ConversionError, convert
 from .layers import BORDERS, check_border
 
 __version__ = "0.1.0"
 
-__all__ = ["BORDERS", "check_border", "__version__"]
+__all__ = ["BORDERS", "ConversionError", "check_border", "convert", "__version__"]

@@ -1,10 +1,14 @@
 """Border-handling layers: padding functions, convolutions, pooling, blur-pool and branch alignment."""
 from .borders import BORDERS, FULL_BORDERS, SAME_BORDERS, check_border, is_full
+from .align import align
 from .conv import BORDER_CONV, BorderConv1d, BorderConv2d, BorderConv3d
-from .padding import border_padding, corner_background, full_phase_left, pad_border, pad_constant
+from .pool import BorderPool
+from .padding import (border_padding, corner_background, full_phase_left, pad_border, pad_constant,
+                      valid_phase_left)
 
 __all__ = [
     "BORDERS", "FULL_BORDERS", "SAME_BORDERS", "check_border", "is_full",
     "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d",
-    "border_padding", "corner_background", "full_phase_left", "pad_border", "pad_constant",
+    "border_padding", "corner_background", "full_phase_left", "pad_border", "pad_constant", "valid_phase_left",
+    "BorderPool", "align",
 ]

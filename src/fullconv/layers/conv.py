@@ -43,6 +43,8 @@ class _BorderConvMixin:
             raise ValueError(f"pads needs one (left, right) pair per spatial dim ({n}); got {self.pads}")
         self.padding = (0,) * n  # the padding is applied explicitly
         self.set_background(background)
+        #: optional blur-and-subsample after the (then stride-1) convolution; holds no state_dict keys
+        self.blur: nn.Module | None = None
 
     def set_background(self, background) -> None:
         """Fix the padded value of a ``full-exact`` layer that sees the network input.
@@ -50,12 +52,15 @@ class _BorderConvMixin:
         ``None`` (the default) reads the background from the input's first element along the
         padded dims, which every ``full-exact`` layer leaves as pure background.
         """
-        if background is None:
-            self.fixed_background = None
-            return
-        value = torch.as_tensor(background, dtype=torch.float32).flatten()
-        shape = (1, value.numel()) + (1,) * self._nd
-        self.register_buffer("fixed_background", value.reshape(shape), persistent=False)
+        if background is not None:
+            value = torch.as_tensor(background, dtype=torch.float32).flatten()
+            background = value.reshape((1, value.numel()) + (1,) * self._nd)
+        if "fixed_background" in self._buffers:
+            del self._buffers["fixed_background"]
+        elif hasattr(self, "fixed_background"):
+            delattr(self, "fixed_background")
+        # a non-persistent buffer follows .to(device) and stays out of the state_dict
+        self.register_buffer("fixed_background", background, persistent=False)
 
     def background_of(self, x: Tensor) -> Tensor:
         """Background of the input ``x`` (B, C, *S): (B or 1, C or 1, *S_other, 1, ...)."""
@@ -74,10 +79,16 @@ class _BorderConvMixin:
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, C_in, *S) -> (B, C_out, *S') with S' from the border's padding and the stride."""
+        y = self._border_conv(x)
+        return y if self.blur is None else self.blur(y)
+
+    def _border_conv(self, x: Tensor) -> Tensor:
         conv = _CONV_FN[self._nd]
+        if not any(left or right for left, right in self.pads):
+            return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         border_pads, other_pads = self._split_pads()
         symmetric = all(left == right >= 0 for left, right in self.pads)
-        if self.border in ("same", "full", "valid") and symmetric:
+        if self.border in ("same", "full") and symmetric:
             return conv(x, self.weight, self.bias, self.stride, tuple(p[0] for p in self.pads),
                         self.dilation, self.groups)
         if self.border == "full-exact" and symmetric and len(self.border_dims) == self._nd:

@@ -61,6 +61,20 @@ def full_phase_left(kernel_size: int, dilation: int, stride: int, *, margin: int
     return left + (left - centre) % stride
 
 
+def valid_phase_left(kernel_size: int, dilation: int, stride: int) -> int:
+    """Left padding (zero or a crop) of a strided ``valid`` operation that keeps its input's grid.
+
+    The counterpart of :func:`full_phase_left` for ``valid``: the largest left amount <= 0 that puts
+    the output centres on the input's sampling points mod ``s`` steps.
+
+    Example:
+        >>> valid_phase_left(3, 1, 2), valid_phase_left(1, 1, 2), valid_phase_left(7, 1, 2)
+        (-1, 0, -1)
+    """
+    centre = (effective_kernel(kernel_size, dilation) - 1) // 2
+    return -((-centre) % stride)
+
+
 def torch_pad_arg(pads: Sequence[tuple[int, int]]) -> list[int]:
     """Turn ``((l_D, r_D), (l_H, r_H), ...)`` into ``F.pad``'s last-dimension-first list."""
     out: list[int] = []
@@ -81,6 +95,8 @@ def pad_constant(x: Tensor, pads: Sequence[tuple[int, int]], value: Tensor | flo
     Returns:
         (B, C, *S') with ``S'_i = S_i + left_i + right_i``.
     """
+    if not any(left or right for left, right in pads):
+        return x
     if not isinstance(value, Tensor):
         return F.pad(x, torch_pad_arg(pads), mode="constant", value=float(value))
     x = crop(x, pads)

@@ -1,0 +1,47 @@
+"""Aligning feature maps where branches meet (residual additions, concatenations).
+
+Each map samples the input on a grid ``anchor + i·stride`` per spatial dim. ``convert()`` tracks
+those grids through the graph; where branches meet it knows, per input, how many grid steps
+it starts after the earliest one. :func:`align` pads (or, for ``valid``, crops) every input so
+that equal indices mean equal positions in the input image.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import Tensor
+
+from .padding import corner_background, crop, pad_constant
+
+
+def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: str,
+          border_ndim: int | None = None) -> tuple[Tensor, ...]:
+    """Align maps whose grids are shifted by whole steps.
+
+    Args:
+        tensors: maps (B, C_i, *S_i) over the same ``n`` trailing spatial dims and the same stride.
+        offsets: per tensor, per spatial dim, how many grid steps its first element lies after
+            the earliest first element among ``tensors`` (all >= 0).
+        border: ``valid`` keeps the positions every map has (crops); the other variants keep all
+            positions of every map and pad the missing ones: ``full-exact`` with each map's own
+            background (its first element), the others with zeros.
+        border_ndim: how many trailing dims carry the border's background (default all ``n``;
+            2 for a 3-D network whose border covers height and width only: the background is then
+            read per frame).
+
+    Returns:
+        the maps with equal spatial sizes, element ``i`` of each at the same input position.
+    """
+    n = len(offsets[0])
+    if border == "valid":
+        shift = [max(o[d] for o in offsets) for d in range(n)]
+        cropped = [crop(t, [(-(shift[d] - o[d]), 0) for d in range(n)]) for t, o in zip(tensors, offsets)]
+        size = [min(t.shape[t.dim() - n + d] for t in cropped) for d in range(n)]
+        return tuple(crop(t, [(0, -(t.shape[t.dim() - n + d] - size[d])) for d in range(n)]) for t in cropped)
+    end = [max(o[d] + t.shape[t.dim() - n + d] for t, o in zip(tensors, offsets)) for d in range(n)]
+    out = []
+    for t, o in zip(tensors, offsets):
+        pads = [(o[d], end[d] - o[d] - t.shape[t.dim() - n + d]) for d in range(n)]
+        value = corner_background(t, border_ndim or n) if border == "full-exact" else 0.0
+        out.append(pad_constant(t, pads, value))
+    return tuple(out)

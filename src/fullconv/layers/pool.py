@@ -1,0 +1,97 @@
+"""Max and average pooling with a border variant.
+
+Rule per variant (what ``convert()`` does to every pooling layer):
+
+- ``valid``: no padding; responses that would need padding are dropped, as for convolutions.
+- ``same`` variants: the pooling keeps its original padding (max pooling pads with -inf, which
+  invents no value; average pooling with zeros), since it keeps the map size already.
+- ``full``: pads ``d·(k-1)`` on every side with zeros, as its convolutions do, so no response is
+  cropped; average pooling divides by the window size. (Max pooling after a ReLU gives the same
+  with zeros as with -inf; zeros also keep the windows that hold padding only finite, which the
+  grid alignment of strided layers creates.)
+- ``full-exact``: pads ``d·(k-1)`` with the background value of the map, so pooling a region of
+  background gives the background again.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .borders import check_border
+from .padding import border_padding, corner_background, pad_constant
+
+_MAX_FN = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+_AVG_FN = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+
+
+def _as_tuple(value, n: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (int(value),) * n
+
+
+class BorderPool(nn.Module):
+    """Max or average pooling over ``nd`` spatial dims with explicit border padding.
+
+    Args:
+        kind: ``"max"`` or ``"avg"``.
+        nd: number of spatial dims (1, 2 or 3).
+        kernel_size, stride, dilation: as in ``nn.MaxPool2d`` (dilation only for max).
+        border: a name from ``fullconv.BORDERS``.
+        pads: ``(left, right)`` per spatial dim (negative crops); default from the border.
+        border_dims: trailing spatial dims the border applies to; the other dims get ``other_pads``.
+        other_pads: padding of the dims outside ``border_dims`` (the original layer's).
+        background: fixed padded value for ``full-exact`` when the layer sees the network input.
+
+    Shape:
+        - Input: (B, C, *S)
+        - Output: (B, C, *S') with ``S'_i = floor((S_i + left_i + right_i - d·(k-1) - 1) / s) + 1``.
+    """
+
+    def __init__(self, kind: str, nd: int, kernel_size, stride=None, dilation=1, border: str = "full",
+                 pads: Sequence[tuple[int, int]] | None = None, border_dims: Sequence[int] | None = None,
+                 background=None) -> None:
+        super().__init__()
+        if kind not in ("max", "avg"):
+            raise ValueError(f"unknown pooling kind {kind!r}; choose 'max' or 'avg'")
+        self.kind, self.nd, self.border = kind, nd, check_border(border)
+        self.kernel_size = _as_tuple(kernel_size, nd)
+        self.stride = _as_tuple(stride if stride is not None else kernel_size, nd)
+        self.dilation = _as_tuple(dilation, nd)
+        if kind == "avg" and any(d != 1 for d in self.dilation):
+            raise ValueError("average pooling has no dilation; use dilation=1")
+        self.border_dims = tuple(range(nd)) if border_dims is None else tuple(sorted(border_dims))
+        if pads is None:
+            pads = tuple(border_padding(border, k, d) for k, d in zip(self.kernel_size, self.dilation))
+        self.pads = tuple((int(left), int(right)) for left, right in pads)
+        self.background = background
+        self.blur: nn.Module | None = None
+
+    def extra_repr(self) -> str:  # pragma: no cover - repr only
+        return (f"{self.kind}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"border={self.border!r}, pads={self.pads}")
+
+    def pad_value(self, x: Tensor):
+        """The value padded around ``x`` (B, C, *S): a number or a (B, C, ..., 1) tensor."""
+        if self.border == "full-exact":
+            if self.background is not None:
+                return float(self.background)
+            return corner_background(x, len(self.border_dims))
+        if self.kind == "max" and self.border != "full":
+            return float("-inf")
+        return 0.0
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, C, *S) -> (B, C, *S')."""
+        if any(left or right for left, right in self.pads):
+            n_border = len(self.border_dims)
+            x = pad_constant(x, self.pads[self.nd - n_border:], self.pad_value(x))
+            # dims outside border_dims (time, for a spatial-only 3-D border) keep the plain padding
+            plain = float("-inf") if self.kind == "max" else 0.0
+            x = pad_constant(x, self.pads[: self.nd - n_border] + ((0, 0),) * n_border, plain)
+        if self.kind == "max":
+            y = _MAX_FN[self.nd](x, self.kernel_size, self.stride, 0, self.dilation)
+        else:
+            y = _AVG_FN[self.nd](x, self.kernel_size, self.stride, 0)
+        return y if self.blur is None else self.blur(y)
