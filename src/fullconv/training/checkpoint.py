@@ -28,9 +28,18 @@ def atomic_write_text(path: Path | str, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def to_jsonable(value: Any) -> Any:
+    """``json.dumps`` default: tensors and NumPy scalars/arrays as numbers/lists, paths and other objects as text."""
+    if isinstance(value, (torch.Tensor, np.ndarray, np.generic)):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    return str(value)
+
+
 def atomic_write_json(path: Path | str, obj: Any) -> None:
     """JSON with indentation; NaN is written as ``NaN`` (Python's json reads it back)."""
-    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=1, default=to_jsonable) + "\n")
 
 
 def save_checkpoint(path: Path | str, state: dict) -> None:
