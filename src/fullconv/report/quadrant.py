@@ -1,0 +1,80 @@
+"""Figures of the quadrant experiment: test accuracy against the frame size, one figure per architecture."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+INIT_LABELS = {"scratch": "scratch", "random": "random (frozen)"}
+BORDER_STYLES = {"same": "-", "valid": "-", "full": "--", "full-exact": ":"}
+
+
+def init_label(init: str, pretrained_on: str | None) -> str:
+    """Legend text of an initialisation; a Fashion-MNIST backbone is never called ImageNet."""
+    if init == "pretrained":
+        return "pretrained (Fashion-MNIST)" if pretrained_on == "fashion-mnist" else "pretrained (ImageNet)"
+    return INIT_LABELS.get(init, init)
+
+
+def curves(results: dict) -> dict[str, dict[tuple[str, str, str | None], list[tuple[int, float, float]]]]:
+    """arch -> (init, border, pretrained_on) -> [(frame, mean, std)] sorted by frame, from the summary rows."""
+    pretrained_on = {(row["arch"], row["init"], row["border"]): row.get("pretrained_on")
+                     for row in results.get("rows", [])}
+    out: dict = {}
+    for row in results.get("summary", []):
+        key = (row["init"], row["border"], pretrained_on.get((row["arch"], row["init"], row["border"])))
+        out.setdefault(row["arch"], {}).setdefault(key, []).append(
+            (int(row["frame"]), float(row["test_acc_mean"]), float(row.get("test_acc_std") or 0.0)))
+    for lines in out.values():
+        for points in lines.values():
+            points.sort()
+    return out
+
+
+def figures(results: dict, out_dir: Path) -> list[Path]:
+    """One PNG per architecture: our lines (init × border) and the paper's points for that architecture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paper = (results.get("paper") or {}).get("points", {})
+    paths = []
+    for arch, lines in curves(results).items():
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        colours = {}
+        for (init, border, pretrained_on), points in sorted(lines.items()):
+            colour = colours.setdefault(init, f"C{len(colours)}")
+            frames, means, stds = zip(*points)
+            ax.errorbar(frames, means, yerr=stds, color=colour, linestyle=BORDER_STYLES.get(border, "-."),
+                        marker="o", capsize=3, label=f"{init_label(init, pretrained_on)}, {border}")
+        for init, values in sorted(paper.get(arch, {}).items()):
+            frames = sorted(int(frame) for frame in values)
+            ax.plot(frames, [values[frame] if frame in values else values[str(frame)] for frame in frames],
+                    color=colours.get(init, "grey"), linestyle="none", marker="x", markersize=8,
+                    label=f"paper: {'pretrained (ImageNet)' if init == 'pretrained' else init}")
+        ax.set_xscale("symlog", linthresh=16)
+        ax.set_xlabel("frame added on each side (pixels)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylim(40, 102)
+        ax.axhline(50, color="grey", linewidth=0.8)
+        ax.set_title(f"Quadrant location: {arch}")
+        ax.legend(fontsize=7, loc="lower left")
+        fig.tight_layout()
+        path = Path(out_dir) / f"quadrant_{arch}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.stem}.{os.getpid()}.png")
+        fig.savefig(partial, dpi=120)
+        plt.close(fig)
+        os.replace(partial, path)
+        paths.append(path)
+    return paths
+
+
+def section(results: dict) -> str:
+    """HTML note on what the lines are and how the frame was added."""
+    config = results.get("config", {})
+    return (f"<p>Items of {config.get('item')} px on a black {config.get('canvas')} px canvas (paper: 56 on 120; "
+            f"class offset {(config.get('canvas') or 0) - (config.get('item') or 0)} px, a multiple of the total "
+            f"stride). The frame ({config.get('frame_colour')}) is added in pixel space before normalisation; the "
+            f"paper instead padded the first convolution. Crosses: the paper's values as stated for its Fig. 4. "
+            f"<em>pretrained (Fashion-MNIST)</em> is a backbone trained here on Fashion-MNIST, not ImageNet.</p>")
