@@ -30,45 +30,57 @@ def field_types(config_cls: type) -> dict[str, Any]:
 
 def parse_value(text: str, kind: Any, key: str) -> Any:
     """Parse ``text`` as a value of type ``kind`` (the field ``key``), or raise a ValueError saying what was expected."""
+    try:
+        return _parse(text, kind)
+    except ValueError as error:
+        raise ValueError(f"--set {key}={text}: {error}") from None
+
+
+def _parse(text: str, kind: Any) -> Any:
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
         if text.lower() == "none" and type(None) in args:
             return None
         options = [a for a in args if a is not type(None)]
-        errors = []
         for option in options:
             try:
-                return parse_value(text, option, key)
+                return _parse(text, option)
             except ValueError as error:
-                errors.append(str(error))
-        raise ValueError(errors[0] if len(errors) == 1 else f"--set {key}={text}: expected one of "
-                         f"{', '.join(_type_name(a) for a in args)}")
+                last = error
+        if len(options) == 1:
+            raise last
+        raise ValueError(f"expected one of {', '.join(_type_name(a) for a in args)}")
     if origin is typing.Literal:
         for choice in args:
             if str(choice) == text:
                 return choice
-        raise ValueError(f"--set {key}={text}: choose one of: {', '.join(str(a) for a in args)}")
+        raise ValueError(f"choose one of: {', '.join(str(a) for a in args)}")
     if origin is tuple:
         items = [part.strip() for part in text.split(",")] if text.strip() else []
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(parse_value(item, args[0], key) for item in items)
-        if args and len(items) != len(args):
-            raise ValueError(f"--set {key}={text}: expected {len(args)} comma-separated values")
-        return tuple(parse_value(item, arg, key) for item, arg in zip(items, args)) if args else tuple(items)
+        kinds = [args[0]] * len(items) if len(args) == 2 and args[1] is Ellipsis else list(args) or [str] * len(items)
+        if len(kinds) != len(items):
+            raise ValueError(f"expected {len(kinds)} comma-separated values")
+        values = []
+        for item, item_kind in zip(items, kinds):
+            try:
+                values.append(_parse(item, item_kind))
+            except ValueError as error:
+                raise ValueError(f"item {item!r}: {error}") from None
+        return tuple(values)
     if kind is bool:
         if text.lower() in TRUE:
             return True
         if text.lower() in FALSE:
             return False
-        raise ValueError(f"--set {key}={text}: expected a bool (true/false, yes/no, 1/0)")
+        raise ValueError("expected a bool (true/false, yes/no, 1/0)")
     if kind in (int, float):
         try:
             return kind(text)
         except ValueError:
-            raise ValueError(f"--set {key}={text}: expected {kind.__name__}") from None
+            raise ValueError(f"expected {kind.__name__}") from None
     if kind is str:
         return text
-    raise ValueError(f"--set {key}: fields of type {_type_name(kind)} cannot be set from the command line")
+    raise ValueError(f"fields of type {_type_name(kind)} cannot be set from the command line")
 
 
 def _type_name(kind: Any) -> str:
