@@ -158,7 +158,7 @@ def _original_pads(layer: nn.Module, nd: int, kernel, dilation) -> tuple[tuple[i
 
 
 def layer_pads(border: str, kernel: Sequence[int], dilation: Sequence[int], stride: Sequence[int],
-               border_dims: Sequence[int], original: Sequence[tuple[int, int]], margin: int = 0
+               border_dims: Sequence[int], original: Sequence[tuple[int, int]]
                ) -> tuple[tuple[int, int], ...]:
     """Padding per spatial dim of a converted layer (see the module docstring for the strided rule)."""
     pads = []
@@ -167,7 +167,7 @@ def layer_pads(border: str, kernel: Sequence[int], dilation: Sequence[int], stri
             pads.append(tuple(original[dim]))
         elif border in FULL_BORDERS:
             extent = effective_kernel(k, d) - 1
-            pads.append((full_phase_left(k, d, s, margin=margin), extent))
+            pads.append((full_phase_left(k, d, s), extent))
         elif border == "valid":
             pads.append((valid_phase_left(k, d, s), 0))
         else:
@@ -205,6 +205,11 @@ def _convert_pool(layer: nn.Module, kind: str, nd: int, border: str, dims: str |
     return pool
 
 
+def _kind(module: nn.Module, table: dict[type, int]) -> int:
+    """Spatial dims of ``module`` if it is an instance of a class in ``table``, else 0."""
+    return next((nd for cls, nd in table.items() if isinstance(module, cls)), 0)
+
+
 def _swap_layers(model: nn.Module, border: str, dims: str | None, blurpool: bool, blur_size: int) -> int:
     """Replace every conv/pool child in place; returns how many layers were converted."""
     count = 0
@@ -214,12 +219,13 @@ def _swap_layers(model: nn.Module, border: str, dims: str | None, blurpool: bool
             if isinstance(child, (_BorderConvMixin, BorderPool)):
                 raise ConversionError(f"convert(): layer {name!r} is already converted ({child.border!r}); "
                                       f"convert the original model instead")
-            if type(child) in _CONVS:
-                new = _convert_conv(child, _CONVS[type(child)], border, dims)
-            elif type(child) in _MAX_POOLS and (border not in SAME_BORDERS or blurpool):
-                new = _convert_pool(child, "max", _MAX_POOLS[type(child)], border, dims)
-            elif type(child) in _AVG_POOLS and border not in SAME_BORDERS:
-                new = _convert_pool(child, "avg", _AVG_POOLS[type(child)], border, dims)
+            # subclasses count too (torchvision's Conv3DSimple is an nn.Conv3d): the border decides the padding
+            if (nd := _kind(child, _CONVS)):
+                new = _convert_conv(child, nd, border, dims)
+            elif (nd := _kind(child, _MAX_POOLS)) and (border not in SAME_BORDERS or blurpool):
+                new = _convert_pool(child, "max", nd, border, dims)
+            elif (nd := _kind(child, _AVG_POOLS)) and border not in SAME_BORDERS:
+                new = _convert_pool(child, "avg", nd, border, dims)
             if new is not None:
                 if blurpool:
                     _attach_blur(new, blur_size)
@@ -230,22 +236,20 @@ def _swap_layers(model: nn.Module, border: str, dims: str | None, blurpool: bool
 
 def _attach_blur(layer: nn.Module, blur_size: int) -> None:
     """Make a strided conv/max-pool stride 1 and blur-and-subsample its output (Zhang 2019)."""
-    from .layers.blurpool import PhaseBlur
+    from .layers.blurpool import BlurPool
 
     stride = _tuple(layer.stride, len(layer.pads))
     if all(s == 1 for s in stride) or (isinstance(layer, BorderPool) and layer.kind == "avg"):
         return
     if len(stride) != 2:
         raise ValueError("blurpool=True supports 2-D models; leave it out for 1-D and 3-D networks")
-    layer.stride = (1,) * len(stride)
-    kernel = _tuple(layer.kernel_size, 2)
-    dilation = _tuple(layer.dilation, 2)
-    unstrided = layer_pads(layer.border, kernel, dilation, (1, 1), layer.border_dims,
-                           tuple((p[0], p[0]) for p in layer.pads))
-    if layer.border in SAME_BORDERS:
-        unstrided = layer.pads
-    layer.pads = unstrided
-    layer.blur = PhaseBlur(stride, blur_size, layer.border)
+    kernel, dilation = _tuple(layer.kernel_size, 2), _tuple(layer.dilation, 2)
+    layer.stride = (1, 1)
+    if layer.border not in SAME_BORDERS:
+        layer.pads = layer_pads(layer.border, kernel, dilation, (1, 1), layer.border_dims, layer.pads)
+    blur_pads = None if layer.border in SAME_BORDERS else \
+        layer_pads(layer.border, (blur_size,) * 2, (1, 1), stride, (0, 1), ((0, 0), (0, 0)))
+    layer.blur = BlurPool(stride, blur_size, layer.border, ndim=2, pads=blur_pads)
 
 
 def _replace_stem_pool(model: nn.Module) -> None:
@@ -341,10 +345,12 @@ class _Aligner:
         source = node.args[0] if node.args else None
         grid = self.grids.get(source) if isinstance(source, fx.Node) else None
         nd = module._nd if isinstance(module, _BorderConvMixin) else module.nd
+        margin = 0
         if grid == _INPUT:
             grid = _input_grid(nd)
             if self.border == "full-exact":
-                self._pad_input_layer(module, nd)
+                self._set_input_background(module)
+                margin = 1
         if not isinstance(grid, Grid):
             return grid
         if len(grid.anchor) != nd:
@@ -352,19 +358,32 @@ class _Aligner:
                                   f"spatial dims; cannot track its sampling grid")
         kernel, dilation = _tuple(module.kernel_size, nd), _tuple(module.dilation, nd)
         stride = _tuple(module.stride, nd)
-        grid = grid.after(kernel, dilation, stride, [p[0] for p in module.pads])
+        grid = self._place(module, grid, kernel, dilation, stride, margin)
         if module.blur is not None:
-            grid = module.blur.grid(grid)
+            blur = module.blur
+            grid = self._place(blur, grid, (blur.size,) * nd, (1,) * nd, blur.stride, 0)
         return grid
 
-    def _pad_input_layer(self, module: nn.Module, nd: int) -> None:
-        """The first full-exact layer pads the input with ``background`` and one extra step on the
-        left, so that its first output is pure background and later layers can read the
-        background from there."""
-        kernel, dilation = _tuple(module.kernel_size, nd), _tuple(module.dilation, nd)
-        stride = (1,) * nd if module.blur is not None else _tuple(module.stride, nd)
-        margin_pads = layer_pads("full-exact", kernel, dilation, stride, module.border_dims, module.pads, margin=1)
-        module.pads = margin_pads
+    def _place(self, layer: nn.Module, grid: Grid, kernel, dilation, stride, margin: int) -> Grid:
+        """Set the left padding of a window layer so that its outputs lie on the canonical grid
+        (multiples of the output stride; see ``full_phase_left``), and return that grid."""
+        pads = list(layer.pads)
+        for dim in layer.border_dims:
+            if stride[dim] == 1 and not margin:
+                continue
+            phase = grid.anchor[dim] / grid.stride[dim]
+            if self.border in FULL_BORDERS:
+                pads[dim] = (full_phase_left(kernel[dim], dilation[dim], stride[dim], margin=margin, phase=phase),
+                             pads[dim][1])
+            elif self.border == "valid":
+                pads[dim] = (valid_phase_left(kernel[dim], dilation[dim], stride[dim], phase=phase), pads[dim][1])
+        layer.pads = tuple(pads)
+        return grid.after(kernel, dilation, stride, [p[0] for p in layer.pads])
+
+    def _set_input_background(self, module: nn.Module) -> None:
+        """The first full-exact layer pads the input with ``background`` (and, through the margin of
+        ``_place``, one extra step on the left, so that its first output is pure background and
+        later layers can read the background from there)."""
         if isinstance(module, _BorderConvMixin):
             background = self.background
             if not isinstance(background, (int, float)):

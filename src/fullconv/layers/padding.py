@@ -6,6 +6,8 @@ dimension first. A negative amount crops.
 """
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from typing import Sequence
 
 import torch
@@ -41,38 +43,42 @@ def border_padding(border: str, kernel_size: int, dilation: int = 1) -> tuple[in
     return (extent // 2, extent - extent // 2)
 
 
-def full_phase_left(kernel_size: int, dilation: int, stride: int, *, margin: int = 0) -> int:
-    """Left padding of a strided full-border operation whose sampling grid stays on its input's.
+def _centre_step(kernel_size: int, dilation: int, phase: Fraction) -> int:
+    """Steps from a window's first tap to its centre, counted from the input's phase (floored)."""
+    return math.floor(phase + Fraction(effective_kernel(kernel_size, dilation) - 1, 2))
 
-    Full padding of ``d·(k-1)`` puts the centre of output 0 at ``-d·(k-1)/2`` in input
-    coordinates; with stride ``s`` the outputs of two branches that meet later (a residual
-    addition) then sit on different grids. This returns the smallest left padding that is at
-    least ``d·(k-1) + margin`` and puts the output centres on ``floor(d·(k-1)/2)`` mod ``s``
-    steps from the input's own sampling points, so every strided operation keeps the phase of
-    its input grid and branches stay aligned.
+
+def full_phase_left(kernel_size: int, dilation: int, stride: int, *, margin: int = 0,
+                    phase: Fraction | int = 0) -> int:
+    """Left padding of a strided full-border operation whose outputs land on the canonical grid.
+
+    Full padding of ``d·(k-1)`` puts the centre of output 0 at ``-d·(k-1)/2`` input steps; with
+    stride ``s`` two branches that meet later (a residual addition) could then sample different
+    positions, and no padding afterwards can align them. This returns the smallest left padding
+    of at least ``d·(k-1) + margin`` that centres the outputs on multiples of the output stride
+    in input coordinates, given that the input's first element sits at ``phase`` input steps
+    (its position divided by its stride). With every strided layer on that canonical grid,
+    branches that meet always sample the same positions.
 
     Example:
         >>> full_phase_left(3, 1, 2), full_phase_left(1, 1, 2), full_phase_left(7, 1, 2)
         (3, 0, 7)
     """
-    extent = effective_kernel(kernel_size, dilation) - 1
-    left = extent + margin
-    centre = extent // 2
-    return left + (left - centre) % stride
+    left = effective_kernel(kernel_size, dilation) - 1 + margin
+    return left + (_centre_step(kernel_size, dilation, Fraction(phase)) - left) % stride
 
 
-def valid_phase_left(kernel_size: int, dilation: int, stride: int) -> int:
-    """Left padding (zero or a crop) of a strided ``valid`` operation that keeps its input's grid.
+def valid_phase_left(kernel_size: int, dilation: int, stride: int, *, phase: Fraction | int = 0) -> int:
+    """Left padding (zero or a crop) of a strided ``valid`` operation on the canonical grid.
 
-    The counterpart of :func:`full_phase_left` for ``valid``: the largest left amount <= 0 that puts
-    the output centres on the input's sampling points mod ``s`` steps.
+    The counterpart of :func:`full_phase_left` for ``valid``: the largest left amount <= 0 that
+    centres the outputs on multiples of the output stride.
 
     Example:
         >>> valid_phase_left(3, 1, 2), valid_phase_left(1, 1, 2), valid_phase_left(7, 1, 2)
         (-1, 0, -1)
     """
-    centre = (effective_kernel(kernel_size, dilation) - 1) // 2
-    return -((-centre) % stride)
+    return -((-_centre_step(kernel_size, dilation, Fraction(phase))) % stride)
 
 
 def torch_pad_arg(pads: Sequence[tuple[int, int]]) -> list[int]:
