@@ -115,5 +115,6 @@ def test_corrupt_frame(ucf_frames):
 def test_videos_without_decoder_name_the_extra(tmp_path, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "av" else real(name, *a))
-    with pytest.raises(ModuleNotFoundError, match=r"pip install fullconv\[video\]"):
+    with pytest.raises(ModuleNotFoundError, match=r"pip install fullconv\[video\]") as error:
         video_dataset(str(tmp_path), "ucf101", train=True)
+    assert isinstance(error.value, ValueError) and error.value.name == "av"  # the CLI's one-line errors

@@ -41,12 +41,16 @@ def check_video_set(name: str) -> str:
     return name
 
 
+class MissingExtraError(ModuleNotFoundError, ValueError):
+    """An optional dependency is missing; a ValueError too, so the CLI reports it in one line (exit 2)."""
+
+
 def require_av() -> None:
     """Raise a one-line error naming the extra when the video decoder PyAV is not installed."""
     if importlib.util.find_spec("av") is None:
-        raise ModuleNotFoundError(
+        raise MissingExtraError(
             "reading UCF-101/HMDB-51 videos needs the video decoder PyAV: install it with "
-            "'pip install fullconv[video]', or pass extracted frames as --data frames:PATH")
+            "'pip install fullconv[video]', or pass extracted frames as --data frames:PATH", name="av")
 
 
 @dataclass(frozen=True)
