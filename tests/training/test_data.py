@@ -42,3 +42,13 @@ def test_eval_shards_are_disjoint_and_complete():
     data = InMemory(torch.arange(7.0)[:, None], torch.arange(7))
     seen = [y for r in range(2) for _, y in eval_batches(data, 2, device=CPU, rank=r, world_size=2)]
     assert sorted(torch.cat(seen).tolist()) == list(range(7))
+
+
+def test_dataset_path_follows_the_in_memory_order_also_with_workers():
+    x, y = torch.arange(23.0)[:, None], torch.arange(23)
+    expected = [b for _, b in train_batches(InMemory(x, y), 5, [4, 9], epoch=3, device=CPU)]
+    for workers in (0, 2):
+        got = [b for _, b in train_batches(TensorDataset(x, y), 5, [4, 9], epoch=3, device=CPU, num_workers=workers)]
+        assert len(got) == len(expected) and all(torch.equal(a, b) for a, b in zip(got, expected))
+    sharded = [b for _, b in train_batches(TensorDataset(x, y), 5, [4], epoch=3, device=CPU, rank=1, world_size=2)]
+    assert torch.equal(torch.cat(sharded), shard(epoch_order(23, 4, 3), 1, 2))

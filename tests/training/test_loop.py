@@ -154,3 +154,14 @@ def test_members_need_member_axis_first(tmp_path):
     with pytest.raises(ValueError, match="member axis first"):
         fit(_mlp(), _blobs(8, 0), None, TrainConfig(epochs=1, batch_size=4), run_dir=tmp_path, device="cpu",
             seed=0, members=3, progress=False)
+
+
+def test_dataset_and_in_memory_data_train_the_same_weights(tmp_path):
+    from torch.utils.data import TensorDataset
+    train, val = _blobs(70, 0), _blobs(30, 1)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=0.1, momentum=0.9)
+    runs = []
+    for i, (tr, va) in enumerate([(train, val), (TensorDataset(train.x, train.y), TensorDataset(val.x, val.y))]):
+        torch.manual_seed(0)
+        runs.append(fit(_mlp(), tr, va, cfg, run_dir=tmp_path / str(i), device="cpu", seed=1, progress=False))
+    assert _history(runs[0]) == _history(runs[1])

@@ -11,7 +11,7 @@ from typing import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from ..datasets.splits import split_generator, split_seed
+from ..datasets.splits import split_generator
 
 
 class InMemory(Dataset):
@@ -46,6 +46,14 @@ def shard(order: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
     return padded[rank::world_size]
 
 
+class SeededSampler(DistributedSampler):
+    """A ``DistributedSampler`` whose order is :func:`epoch_order` (seed, epoch): the in-memory path's order."""
+
+    def __iter__(self):
+        order = shard(epoch_order(len(self.dataset), self.seed, self.epoch), self.rank, self.num_replicas)
+        return iter(order.tolist())
+
+
 def num_batches(n: int, batch_size: int, world_size: int = 1) -> int:
     """Batches per epoch of one process (the last one may be smaller)."""
     return math.ceil(math.ceil(n / world_size) / batch_size)
@@ -74,9 +82,7 @@ def train_batches(data: Dataset, batch_size: int, seeds: Sequence[int], epoch: i
         return
     loaders = []
     for s in seeds:
-        # DistributedSampler's order is a function of (seed + epoch); a hashed seed keeps runs apart.
-        sampler = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True,
-                                     seed=split_seed(s, "batch-order") % 2**62, drop_last=False)
+        sampler = SeededSampler(data, num_replicas=world_size, rank=rank, shuffle=True, seed=s, drop_last=False)
         sampler.set_epoch(epoch)
         loaders.append(DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                                   pin_memory=device.type == "cuda",
