@@ -65,11 +65,13 @@ def test_shapes(depth):
     assert model(x).shape == (3, 5)
 
 
-def test_only_plain_torch_modules():
-    """convert() swaps nn.Conv3d/BatchNorm3d/pooling: the model holds no other layer types."""
-    allowed = (nn.Conv3d, nn.BatchNorm3d, nn.ReLU, nn.AdaptiveAvgPool3d, nn.Linear, nn.Sequential,
-               BasicBlock, Bottleneck, ResNet3d)
-    assert all(isinstance(m, allowed) for m in resnet3d(50, 3, width=4).modules())
+@pytest.mark.parametrize("depth", [10, 34, 50])
+def test_only_plain_torch_layers(depth):
+    """convert() swaps layers of the exact types nn.Conv3d/pooling: no subclasses, no other layers."""
+    layers = (nn.Conv3d, nn.BatchNorm3d, nn.ReLU, nn.AdaptiveAvgPool3d, nn.Linear)
+    containers = (nn.Sequential, BasicBlock, Bottleneck, ResNet3d)
+    for module in resnet3d(depth, 3, width=4).modules():
+        assert type(module) in layers or isinstance(module, containers), type(module)
 
 
 def test_bad_arguments():

@@ -1,8 +1,8 @@
 """3D ResNets for video in torchvision's ``VideoResNet`` layout (stem, layer1..layer4, avgpool, fc).
 
 Depth 18 at full width is torchvision's ``r3d_18``; depths 10, 34 and 50 and narrow widths are built
-from the same blocks (``BasicBlock``/``Bottleneck`` with ``Conv3DSimple``), so ``convert()`` treats
-every one of them exactly like ``r3d_18``.
+from the same blocks (``BasicBlock``/``Bottleneck``) with 3×3×3 convolutions that are plain
+``nn.Conv3d`` modules (``Conv3DSimple`` without the subclass), so ``convert()`` finds every layer.
 """
 from __future__ import annotations
 
@@ -20,6 +20,15 @@ DEPTHS: dict[int, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
     34: (BasicBlock, (3, 4, 6, 3)),
     50: (Bottleneck, (3, 4, 6, 3)),
 }
+
+
+def conv3x3x3(in_planes: int, out_planes: int, midplanes: int | None = None, stride: int = 1,
+              padding: int = 1) -> nn.Conv3d:
+    """torchvision's ``Conv3DSimple`` as a plain ``nn.Conv3d`` (same arguments, weights and keys)."""
+    return nn.Conv3d(in_planes, out_planes, kernel_size=(3, 3, 3), stride=stride, padding=padding, bias=False)
+
+
+conv3x3x3.get_downsample_stride = Conv3DSimple.get_downsample_stride  # what VideoResNet._make_layer asks
 
 
 class Stem3d(nn.Sequential):
@@ -62,7 +71,7 @@ class ResNet3d(VideoResNet):
         self.inplanes = width
         self.stem = Stem3d(in_channels, width)
         for i, blocks in enumerate(layers):
-            stage = self._make_layer(block, Conv3DSimple, width * 2 ** i, blocks, stride=1 if i == 0 else 2)
+            stage = self._make_layer(block, conv3x3x3, width * 2 ** i, blocks, stride=1 if i == 0 else 2)
             setattr(self, f"layer{i + 1}", stage)
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.fc = nn.Linear(width * 8 * block.expansion, num_classes)
