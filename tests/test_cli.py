@@ -115,3 +115,14 @@ def test_pretrain_dispatches_to_the_pretrain_module(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["pretrain", "--help"])
     assert exit_.value.code == 0 and "fullconv pretrain" in capsys.readouterr().out
+
+
+def test_run_under_torchrun_writes_once_from_rank_0(tmp_path):
+    env = dict(ENV, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(TOY), "run", "toy", "--preset", "ci", "--out", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("toy: reproduced: yes") == 1
+    results = json.loads((tmp_path / "toy" / "results.json").read_text())
+    assert len(results["rows"]) == 4 and all(0 <= r["acc"] <= 100 for r in results["rows"])

@@ -176,3 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fullconv: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
+    finally:
+        from .training.distributed import shutdown
+        shutdown()

@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 import torch
 
 from ..training.checkpoint import atomic_write_json, to_jsonable
-from ..training.distributed import DistInfo
+from ..training.distributed import DistInfo, broadcast
 from ..training.progress import progress as progress_bar
 
 _UNIT_KEY = re.compile(r"^[A-Za-z0-9_.=,+-]+(/[A-Za-z0-9_.=,+-]+)*$")
@@ -45,7 +45,8 @@ class RunContext:
         """Rows of unit ``key``: cached in ``units/<key>/rows.json``, else ``fn(folder)`` (and cached)."""
         folder = self.unit_dir(key)
         cached = folder / "rows.json"
-        if cached.exists():
+        # Every rank takes rank 0's view, so that all of them train the unit or none does.
+        if broadcast(cached.exists()):
             return json.loads(cached.read_text())
         folder.mkdir(parents=True, exist_ok=True)
         rows = fn(folder)

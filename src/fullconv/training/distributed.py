@@ -70,6 +70,21 @@ def barrier() -> None:
         dist.barrier()
 
 
+def broadcast(value):
+    """Rank 0's ``value`` (any picklable object), on every rank."""
+    if info().world_size == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def shutdown() -> None:
+    """Leave the process group (if any), so that the process exits without warnings."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def resolve_device(choice: str = "auto") -> torch.device:
     """``auto`` | ``cpu`` | ``cuda`` -> a torch.device; under torchrun CUDA uses the process's local rank."""
     if choice not in ("auto", "cpu", "cuda"):
