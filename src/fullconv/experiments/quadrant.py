@@ -260,9 +260,9 @@ EXPERIMENT = register(Experiment(
         "paper": {},
         "quick": {
             "archs": ("resnet18-w8",), "item": 28, "canvas": 60, "frames": (0, 16, 32, 64),
-            "n_train": 100, "n_val": 50, "n_test": 100, "epochs": 5, "head_epochs": 40, "batch_size": 16,
+            "n_train": 80, "n_val": 40, "n_test": 80, "epochs": 4, "head_epochs": 15, "batch_size": 16,
             "optimizer": "adam", "lr": 2e-3, "plateau_patience": 2, "pretrained_on": "fashion-mnist",
-            "pretrain_images": 3000, "pretrain_epochs": 3,
+            "pretrain_images": 2000, "pretrain_epochs": 2,
         },
         "ci": {
             "archs": ("resnet18-w8",), "inits": ("scratch",), "borders": ("same", "full-exact"), "item": 14,
