@@ -42,7 +42,7 @@ def rook_glyph(size: int = 12, supersample: int = 4) -> Tensor:
     return coverage.float()
 
 
-def rook_images(image_size: int = 32, patch_size: int = 12) -> tuple[Tensor, Tensor]:
+def rook_images(image_size: int = 32, patch_size: int = 10) -> tuple[Tensor, Tensor]:
     """The two rook images: x (2, 1, image_size, image_size) float32, y (2,) int64 = [0, 1].
 
     Image 0 has the glyph in the upper-left corner, image 1 the same glyph in the bottom-right.

@@ -1,0 +1,43 @@
+"""Rook: `same` separates the two corners on every seed; `full` and `full-exact` cannot (equal logits)."""
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from fullconv.experiments.runner import run_experiment
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return run_experiment("rook", preset="ci", out=tmp_path_factory.mktemp("rook"), figures=True), \
+        tmp_path_factory.getbasetemp()
+
+
+def _rows(results, border):
+    return [row for row in results[0]["rows"] if row["border"] == border]
+
+
+def test_same_separates_the_classes_on_all_five_seeds(results):
+    rows = _rows(results, "same")
+    assert len(rows) == 5
+    assert all(row["train_acc"] == 100.0 for row in rows)
+    assert all(row["class_logit_gap"] > 0.5 for row in rows)
+
+
+@pytest.mark.parametrize("border", ["full", "full-exact"])
+def test_full_borders_give_identical_logits_for_both_classes(results, border):
+    rows = _rows(results, border)
+    assert len(rows) == 5
+    for row in rows:
+        assert row["logits"][0] == row["logits"][1]
+        assert row["train_acc"] == 50.0
+
+
+def test_pattern_and_animation(results):
+    res, _ = results
+    assert res["pattern"]["reproduced"] is True
+    gif = [f for f in res["figures"] if f.endswith(".gif")]
+    assert gif and any(f.endswith(".png") for f in res["figures"])
+    folder = next(p for p in results[1].rglob("rook_training.gif"))
+    with Image.open(folder) as image:
+        assert image.n_frames > 10
