@@ -25,7 +25,7 @@ import torchvision
 from ..datasets.images import resize
 from ..datasets.quadrant import IMAGENET_MEAN, IMAGENET_STD
 from ..datasets.splits import split_generator
-from ..models.bagnet import bagnet33
+from ..models.bagnet import bagnet33, state_dict_mismatch
 from ..models.small_resnet import SmallResNet
 from ..training import InMemory, TrainConfig, evaluate, fit, save_checkpoint
 
@@ -71,15 +71,20 @@ def torchvision_cache_file(arch: str) -> Path | None:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
+def state_file(arch: str, weights: Path) -> dict[str, torch.Tensor]:
+    """The state_dict in ``weights``: a file, or a folder holding ``<arch>.pth``."""
+    path = Path(weights)
+    path = path / f"{arch}.pth" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} not found; pass --weights with a state_dict file of {arch} "
+                                f"(or a folder holding {arch}.pth)")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def imagenet_state(arch: str, weights: Path | None) -> dict[str, torch.Tensor]:
-    """ImageNet weights of ``arch``: from ``weights`` (a file, or a folder with ``<arch>.pth``), else the torch cache."""
+    """ImageNet weights of ``arch``: from ``weights`` (see :func:`state_file`), else from the torch cache."""
     if weights is not None:
-        path = Path(weights)
-        path = path / f"{arch}.pth" if path.is_dir() else path
-        if not path.is_file():
-            raise FileNotFoundError(f"weights file {path} not found; pass --weights with a state_dict file of {arch} "
-                                    f"(or a folder holding {arch}.pth)")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return state_file(arch, weights)
     cached = torchvision_cache_file(arch)
     if cached is not None and cached.is_file():
         enum_name, member = TORCHVISION_WEIGHTS[arch].split(".")
@@ -96,11 +101,10 @@ def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], head: str) -
     state = {key.removeprefix("module."): value for key, value in state.items()}
     state = {key: value for key, value in state.items() if not key.startswith(head + ".")}
     own = {key: value for key, value in model.state_dict().items() if not key.startswith(head + ".")}
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    shapes = sorted(key for key in set(own) & set(state) if own[key].shape != state[key].shape)
-    if missing or unexpected or shapes:
-        raise ValueError(f"backbone weights do not fit {type(model).__name__}: missing {missing[:3]}, unexpected "
-                         f"{unexpected[:3]}, other shapes {shapes[:3]}; use weights of the same architecture")
+    mismatch = state_dict_mismatch(own, state)
+    if mismatch:
+        raise ValueError(f"backbone weights do not fit {type(model).__name__}: {mismatch}; "
+                         f"use weights of the same architecture")
     model.load_state_dict(state, strict=False)
     return model
 

@@ -29,7 +29,9 @@ from ..datasets.splits import split_seed
 from ..layers import check_border
 from ..training import InMemory, TrainConfig, evaluate, fit
 from . import Experiment, ExperimentConfig, RunContext, register
-from .pretrain import build, check_arch, head_name, imagenet_state, load_backbone, pretrain_fashion_mnist, total_stride
+from .pretrain import (
+    build, check_arch, head_name, imagenet_state, load_backbone, pretrain_fashion_mnist, state_file, total_stride,
+)
 
 INITS = ("pretrained", "random", "scratch")
 PRETRAINED_ON = ("imagenet", "fashion-mnist")
@@ -172,8 +174,7 @@ def pretrained_backbone(cfg: Config, ctx: RunContext, arch: str) -> dict:
     if cfg.pretrained_on == "imagenet":
         return imagenet_state(arch, ctx.weights)
     if ctx.weights is not None:
-        path = ctx.weights / f"{arch}.pth" if ctx.weights.is_dir() else ctx.weights
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return state_file(arch, ctx.weights)
 
     def pretrain(unit_dir: Path) -> dict:
         return pretrain_fashion_mnist(arch, unit_dir / "backbone.pt", images=cfg.pretrain_images, size=cfg.item,

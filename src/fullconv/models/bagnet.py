@@ -133,6 +133,21 @@ class BagNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
+def state_dict_mismatch(own: dict[str, Tensor], state: dict[str, Tensor]) -> str | None:
+    """What keeps ``state`` from loading into a model whose state_dict is ``own`` (None when it fits)."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong_shape = sorted(key for key in set(own) & set(state) if own[key].shape != state[key].shape)
+    if not (missing or unexpected or wrong_shape):
+        return None
+
+    def first(keys: list[str]) -> str:
+        return ", ".join(keys[:3]) + (" ..." if len(keys) > 3 else "")
+
+    return (f"{len(missing)} missing keys ({first(missing)}), {len(unexpected)} unexpected keys "
+            f"({first(unexpected)}), {len(wrong_shape)} with another shape ({first(wrong_shape)})")
+
+
 def load_state_dict_file(model: nn.Module, weights: str | Path) -> nn.Module:
     """Load a state_dict saved with ``torch.save`` into ``model``; raise a clear error if it does not fit.
 
@@ -148,17 +163,10 @@ def load_state_dict_file(model: nn.Module, weights: str | Path) -> nn.Module:
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds a {type(state).__name__}, not a state_dict; save model.state_dict()")
     state = {key.removeprefix("module."): value for key, value in state.items()}
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong_shape = sorted(key for key in set(own) & set(state) if own[key].shape != state[key].shape)
-    if missing or unexpected or wrong_shape:
-        def first(keys: list[str]) -> str:
-            return ", ".join(keys[:3]) + (" ..." if len(keys) > 3 else "")
-        raise ValueError(
-            f"{path} does not match {type(model).__name__}: {len(missing)} missing keys ({first(missing)}), "
-            f"{len(unexpected)} unexpected keys ({first(unexpected)}), {len(wrong_shape)} with another shape "
-            f"({first(wrong_shape)}); use a state_dict of the same architecture and num_classes")
+    mismatch = state_dict_mismatch(model.state_dict(), state)
+    if mismatch:
+        raise ValueError(f"{path} does not match {type(model).__name__}: {mismatch}; "
+                         f"use a state_dict of the same architecture and num_classes")
     model.load_state_dict(state)
     return model
 
