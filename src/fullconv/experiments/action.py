@@ -7,7 +7,8 @@ report the last epoch's train and validation clip accuracy, with the per-epoch c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
+from itertools import product
 from pathlib import Path
 
 import torch
@@ -52,10 +53,11 @@ class Config(ExperimentConfig):
     frames: int = 16                     # clip length
     size: int = 112                      # clip side (video data sets resize to 128×171 and crop)
     # moving items (quick data set)
-    train_clips: int = 300
-    val_clips: int = 300
+    train_clips: int = 120
+    val_clips: int = 200
     classes: int = 6
     item_size: int = 14
+    noise: float = 0.15                  # per-pixel Gaussian noise of the clips
     # training
     epochs: int = 200
     batch_size: int = 128
@@ -107,7 +109,8 @@ def build_model(cfg: Config, dataset: str, depth: int, border: str, dims: str, s
 def make_data(cfg: Config, dataset: str, data: str | None, seed: int):
     """(train, val, num_classes, in_channels) of one data set."""
     if dataset == "moving":
-        splits = _moving(cfg.train_clips, cfg.val_clips, cfg.frames, cfg.size, cfg.item_size, cfg.classes, seed)
+        splits = _moving(cfg.train_clips, cfg.val_clips, cfg.frames, cfg.size, cfg.item_size, cfg.classes,
+                         cfg.noise, seed)
         return InMemory(*splits["train"]), InMemory(*splits["val"]), cfg.classes, 1
     train = video_dataset(data, dataset, train=True, fold=cfg.fold, frames_per_clip=cfg.frames)
     val = video_dataset(data, dataset, train=False, fold=cfg.fold, frames_per_clip=cfg.frames)
@@ -115,33 +118,34 @@ def make_data(cfg: Config, dataset: str, data: str | None, seed: int):
 
 
 @lru_cache(maxsize=2)
-def _moving(train: int, val: int, frames: int, size: int, item_size: int, classes: int, seed: int):
+def _moving(train: int, val: int, frames: int, size: int, item_size: int, classes: int, noise: float, seed: int):
     return moving_items({"train": train, "val": val}, seed, frames=frames, size=size, item_size=item_size,
-                        classes=classes)
+                        classes=classes, noise=noise)
+
+
+def train_variant(run_dir: Path, cfg: Config, ctx: RunContext, dataset: str, depth: int, border: str, dims: str,
+                  seed: int) -> dict:
+    """Train one (data set, depth, variant, seed) model into ``run_dir``; its row with the epoch curves."""
+    train, val, num_classes, in_channels = make_data(cfg, dataset, ctx.data, seed)
+    model = build_model(cfg, dataset, depth, border, dims, seed, num_classes, in_channels)
+    result = fit(model, train, val, train_config(cfg), run_dir=run_dir, device=ctx.device, seed=seed,
+                 progress=ctx.progress, resume=ctx.resume)
+    last = result.history[-1]
+    return {"dataset": dataset, "depth": depth, "border": border, "dims": dims, "seed": seed,
+            "train_acc": last["train_acc"], "val_acc": last["val_acc"], "epochs": len(result.history),
+            "curve_train_acc": [epoch["train_acc"] for epoch in result.history],
+            "curve_val_acc": [epoch["val_acc"] for epoch in result.history]}
 
 
 def run(cfg: Config, ctx: RunContext) -> list[dict]:
     check_config(cfg, ctx.data)
     rows = []
-    for dataset in cfg.datasets:
-        for depth in cfg.depths:
-            for variant in cfg.variants:
-                border, dims = parse_variant(variant)
-                for seed in ctx.seeds:
-                    def unit(run_dir: Path, dataset=dataset, depth=depth, border=border, dims=dims, seed=seed):
-                        train, val, num_classes, in_channels = make_data(cfg, dataset, ctx.data, seed)
-                        model = build_model(cfg, dataset, depth, border, dims, seed, num_classes, in_channels)
-                        result = fit(model, train, val, train_config(cfg), run_dir=run_dir, device=ctx.device,
-                                     seed=seed, progress=ctx.progress, resume=ctx.resume)
-                        last = result.history[-1]
-                        return {"dataset": dataset, "depth": depth, "border": border, "dims": dims, "seed": seed,
-                                "train_acc": last["train_acc"], "val_acc": last["val_acc"],
-                                "epochs": len(result.history),
-                                "curve_train_acc": [e["train_acc"] for e in result.history],
-                                "curve_val_acc": [e["val_acc"] for e in result.history]}
-
-                    ctx.log(f"{dataset} depth {depth} {border} over {dims} seed {seed}")
-                    rows.append(ctx.unit(f"{dataset}-d{depth}-{border}-{dims}-s{seed}", unit))
+    for dataset, depth, variant, seed in product(cfg.datasets, cfg.depths, cfg.variants, ctx.seeds):
+        border, dims = parse_variant(variant)
+        ctx.log(f"{dataset} depth {depth} {border} over {dims} seed {seed}")
+        rows.append(ctx.unit(f"{dataset}-d{depth}-{border}-{dims}-s{seed}",
+                             partial(train_variant, cfg=cfg, ctx=ctx, dataset=dataset, depth=depth, border=border,
+                                     dims=dims, seed=seed)))
     return rows
 
 
@@ -172,7 +176,7 @@ EXPERIMENT = register(Experiment(
     presets={
         "paper": {},
         "quick": {"datasets": ("moving",), "depths": (10,), "width": 8, "frames": 16, "size": 32,
-                  "epochs": 20, "batch_size": 32, "schedule": "cosine", "num_workers": 0},
+                  "epochs": 15, "batch_size": 32, "schedule": "cosine", "num_workers": 0},
         "ci": {"datasets": ("moving",), "depths": (10,), "width": 2, "frames": 8, "size": 24, "item_size": 10,
                "train_clips": 24, "val_clips": 12, "epochs": 2, "batch_size": 12, "num_workers": 0},
     },
