@@ -27,8 +27,8 @@ from torch import Tensor
 
 from ..layers import BorderConv2d, check_border, pad_constant
 
-#: (in, out, stride) of the six 3×3 layers.
-LAYERS = ((1, 32, 1), (32, 32, 1), (32, 64, 2), (64, 64, 1), (64, 128, 2), (128, 128, 1))
+#: (in, out, stride) of the six 3×3 layers, in units of the width (32 in HardNet).
+LAYERS = ((0, 1, 1), (1, 1, 1), (1, 2, 2), (2, 2, 1), (2, 4, 2), (4, 4, 1))
 PATCH = 32
 DIM = 128
 HEAD_KERNEL = 8
@@ -50,6 +50,8 @@ class HardNet(nn.Module):
         border: a name from ``fullconv.BORDERS`` whose 3×3 stack leaves at least 8×8 of a
             32×32 patch (every ``same`` variant, ``full`` and ``full-exact``).
         dropout: dropout rate before the 8×8 layer (0.3 in HardNet).
+        width: channels of the first layers (32 in HardNet; the later ones have 2× and 4× as
+            many); the descriptor has 128 values at every width.
         background: for ``full-exact``, the padded value of the normalised patch; 0 is the
             patch's mean intensity.
 
@@ -62,15 +64,17 @@ class HardNet(nn.Module):
         torch.Size([2, 128])
     """
 
-    def __init__(self, border: str = "same", dropout: float = 0.3, background: float = 0.0) -> None:
+    def __init__(self, border: str = "same", dropout: float = 0.3, background: float = 0.0,
+                 width: int = 32) -> None:
         super().__init__()
         self.border = check_border(border)
         self.background = background
         modules: list[nn.Module] = []
         for c_in, c_out, stride in LAYERS:
+            c_in, c_out = max(1, c_in * width), c_out * width
             modules += [BorderConv2d(c_in, c_out, 3, stride=stride, bias=False, border=border),
                         nn.BatchNorm2d(c_out, affine=False), nn.ReLU()]
-        modules += [nn.Dropout(dropout), nn.Conv2d(DIM, DIM, HEAD_KERNEL, bias=False),
+        modules += [nn.Dropout(dropout), nn.Conv2d(4 * width, DIM, HEAD_KERNEL, bias=False),
                     nn.BatchNorm2d(DIM, affine=False)]
         self.features = nn.Sequential(*modules)
         size = self.map_size(PATCH)
@@ -104,6 +108,50 @@ class HardNet(nn.Module):
         return F.normalize(self.features[20](pooled).flatten(1), dim=1)
 
 
-def hardnet(border: str = "same", dropout: float = 0.3) -> HardNet:
+def hardnet(border: str = "same", dropout: float = 0.3, width: int = 32) -> HardNet:
     """Build a :class:`HardNet` with its 3×3 layers in ``border``."""
-    return HardNet(border, dropout)
+    return HardNet(border, dropout, width=width)
+
+
+def descriptor_distances(anchors: Tensor, positives: Tensor, eps: float = 1e-6) -> Tensor:
+    """Euclidean distances of unit-norm descriptors, as HardNet computes them.
+
+    anchors: (B, D), positives: (B', D) -> (B, B'); ``eps`` keeps the gradient finite at 0.
+    """
+    return torch.sqrt((2 - 2 * anchors @ positives.T).clamp(min=0) + eps)
+
+
+class PairDistances(nn.Module):
+    """Descriptor distances of all (anchor, positive) combinations of a batch of pairs.
+
+    Shape:
+        - Input: (B, 2, H, W) pairs (any dtype; uint8 patches are converted to float).
+        - Output: (B, B) with the matching pairs on the diagonal.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, pairs: Tensor) -> Tensor:
+        pairs = pairs.float()
+        # anchors and positives pass separately, as in HardNet, so each half has its own BN statistics
+        return descriptor_distances(self.net(pairs[:, :1]), self.net(pairs[:, 1:]))
+
+
+def hardest_in_batch_loss(distances: Tensor, margin: float = 1.0, too_close: float = 0.008) -> Tensor:
+    """HardNet's triplet margin loss with the hardest negative of the batch (anchor swap).
+
+    Args:
+        distances: (B, B) anchor–positive distances, matches on the diagonal.
+        margin: the triplet margin.
+        too_close: negatives nearer than this are ignored (likely duplicates of the positive).
+
+    Returns:
+        (B,) ``max(0, margin + d(a, p) - min(d(a, n), d(n, p)))`` per pair, over negatives n.
+    """
+    positive = distances.diagonal()
+    masked = distances + 10 * torch.eye(len(distances), device=distances.device, dtype=distances.dtype)
+    masked = masked + 10 * (masked < too_close).to(distances.dtype)
+    hardest = torch.minimum(masked.min(dim=1).values, masked.min(dim=0).values)
+    return (margin + positive - hardest).clamp(min=0)

@@ -1,0 +1,241 @@
+"""Data efficiency (Kayhan & van Gemert 2020, §5.3): with few training images per class, full
+convolution beats same convolution; with many they are alike.
+
+Every (border, subset size, seed) trains one classifier from the same initial weights (``convert``
+keeps them) on a subset of a fixed number of images per class. The subsets of one run are nested
+(drawn from one seeded pool; see :mod:`fullconv.datasets.subsets`), the same for every seed and
+border, and saved as ``subsets.json`` next to the results. The validation images that pick the
+kept epoch come from the same pool, disjoint from every subset; the test images are the source's
+own test split.
+
+Sources: ``imagenet`` (the paper: ``--data`` is an ImageNet 2012 folder with ``train/`` and
+``val/`` in ImageFolder layout, ResNet-50) and ``fashion-mnist`` (offline, a small ResNet).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torchvision
+from torch.utils.data import Subset
+
+from ..convert import convert
+from ..datasets.fashion_mnist import load_fashion_mnist
+from ..datasets.splits import split_generator, split_seed
+from ..datasets.subsets import ALL, nested_subsets
+from ..layers import check_border
+from ..models.small_resnet import small_resnet
+from ..training import InMemory, TrainConfig, atomic_write_json, evaluate, fit
+from . import Experiment, ExperimentConfig, RunContext, register
+
+SOURCES = ("imagenet", "fashion-mnist")
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """Defaults: the paper's ImageNet protocol (ResNet-50, standard 90-epoch SGD schedule). ``per_class`` 0 = all."""
+
+    seeds: int = 1
+    source: str = "imagenet"
+    arch: str = "resnet50"            # a torchvision ResNet name, or small-resnet
+    width: int = 16                   # small-resnet only
+    stages: int = 3                   # small-resnet only: stages of one BasicBlock each
+    stem_stride: int = 1              # small-resnet only: 2 adds a stride-2 stem and max pooling
+    borders: tuple[str, ...] = ("same", "full")
+    per_class: tuple[int, ...] = (50, 100, 250, 500, ALL)
+    val_per_class: int = 10
+    subset_seed: int = 0              # one draw of subsets for every seed and border
+    n_test: int = 0                   # test images (0: the whole test split)
+    image_size: int = 224
+    epochs: int = 90
+    min_steps: int = 0                # small subsets are repeated within an epoch to give this many steps
+    batch_size: int = 256
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "step"
+    step_size: int = 30
+    num_workers: int = 8
+
+
+#: The paper's ImageNet top-1 (%) of ResNet-50 ``same`` and how far ``full`` was ahead, per subset.
+PAPER = {
+    "per_class": [50, 100, 250, 500, ALL],
+    "same": [26.39, 43.99, 59.67, 68.82, 75.75],
+    "full_minus_same": [4.8, 3.4, 3.2, 1.3, 0.0],
+    "statement": "full ahead of same by about 4.8, 3.4, 3.2, 1.3 and 0.0 points at 50, 100, 250, 500 "
+                 "images per class and the full set",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Training pool (a Dataset of (x, y) with ``labels``), its evaluation-transform twin, and the test set."""
+
+    train: torch.utils.data.Dataset
+    train_eval: torch.utils.data.Dataset
+    labels: torch.Tensor
+    test: torch.utils.data.Dataset
+    num_classes: int
+    in_channels: int
+
+
+def fashion_mnist_source(cfg: Config) -> Source:
+    """Fashion-MNIST in memory, x: (N, 1, 28, 28) in [0, 1]; the test split subsampled to ``n_test``."""
+    images, labels = load_fashion_mnist(train=True)
+    test_images, test_labels = load_fashion_mnist(train=False)
+    if cfg.n_test:
+        keep = torch.randperm(len(test_labels), generator=split_generator(cfg.subset_seed, "test"))[:cfg.n_test]
+        test_images, test_labels = test_images[keep], test_labels[keep]
+    train = InMemory(images[:, None].float() / 255, labels)
+    return Source(train, train, labels, InMemory(test_images[:, None].float() / 255, test_labels), 10, 1)
+
+
+def imagenet_source(cfg: Config, root: str | None) -> Source:
+    """ImageNet 2012 in ImageFolder layout: ``root/train/<class>/...`` and ``root/val/<class>/...``."""
+    if root is None:
+        raise FileNotFoundError("source 'imagenet' needs --data with an ImageNet folder holding train/ and val/ in "
+                                "ImageFolder layout (or use --preset quick for Fashion-MNIST)")
+    from torchvision import transforms
+
+    for split in ("train", "val"):
+        if not (Path(root) / split).is_dir():
+            raise FileNotFoundError(f"--data {root}: no {split}/ folder; expected ImageNet 2012 in ImageFolder "
+                                    f"layout (train/<class>/*.JPEG, val/<class>/*.JPEG)")
+    normalise = transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    train_tf = transforms.Compose([transforms.RandomResizedCrop(cfg.image_size), transforms.RandomHorizontalFlip(),
+                                   transforms.ToTensor(), normalise])
+    eval_tf = transforms.Compose([transforms.Resize(round(cfg.image_size * 8 / 7)), transforms.CenterCrop(cfg.image_size),
+                                  transforms.ToTensor(), normalise])
+    folder = torchvision.datasets.ImageFolder
+    train = folder(str(Path(root) / "train"), transform=train_tf)
+    test = folder(str(Path(root) / "val"), transform=eval_tf)
+    if cfg.n_test:
+        keep = torch.randperm(len(test), generator=split_generator(cfg.subset_seed, "test"))[:cfg.n_test]
+        test = Subset(test, keep.tolist())
+    return Source(train, folder(str(Path(root) / "train"), transform=eval_tf), torch.tensor(train.targets),
+                  test, len(train.classes), 3)
+
+
+def load_source(cfg: Config, ctx: RunContext) -> Source:
+    if cfg.source == "fashion-mnist":
+        return fashion_mnist_source(cfg)
+    return imagenet_source(cfg, ctx.data)
+
+
+def subset(data, indices: torch.Tensor):
+    """``data`` restricted to ``indices``: indexed tensors for InMemory, a Subset otherwise."""
+    if isinstance(data, InMemory):
+        return InMemory(data.x[indices], data.y[indices])
+    return Subset(data, indices.tolist())
+
+
+def build_model(cfg: Config, border: str, source: Source, seed: int) -> nn.Module:
+    """The classifier at ``border``, with initial weights that depend on the seed only."""
+    torch.manual_seed(split_seed(seed, "init"))
+    if cfg.arch == "small-resnet":
+        model = small_resnet((1,) * cfg.stages, cfg.width, source.in_channels, source.num_classes, cfg.stem_stride)
+    else:
+        model = getattr(torchvision.models, cfg.arch)(weights=None, num_classes=source.num_classes)
+    # background 0: black for Fashion-MNIST in [0, 1], the mean colour for normalised ImageNet
+    return model if border == "same" else convert(model, border, background=0.0)
+
+
+def repeats(cfg: Config, n_train: int) -> int:
+    """How often a subset of ``n_train`` images is repeated within an epoch to reach ``min_steps`` in all."""
+    return max(1, math.ceil(cfg.min_steps * cfg.batch_size / (cfg.epochs * n_train)))
+
+
+def train_config(cfg: Config) -> TrainConfig:
+    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=cfg.optimizer, lr=cfg.lr,
+                       momentum=cfg.momentum, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
+                       step_size=cfg.step_size, keep_best="val_acc", num_workers=cfg.num_workers)
+
+
+def check_config(cfg: Config) -> None:
+    if cfg.source not in SOURCES:
+        raise ValueError(f"unknown source {cfg.source!r}; choose one of: {', '.join(SOURCES)}")
+    if cfg.arch != "small-resnet" and not cfg.arch.startswith("resnet"):
+        raise ValueError(f"unknown arch {cfg.arch!r}; choose small-resnet or a torchvision ResNet (e.g. resnet50)")
+    for border in cfg.borders:
+        check_border(border)
+    if "same" not in cfg.borders:
+        raise ValueError("borders must include 'same': results are differences to it")
+
+
+def run(cfg: Config, ctx: RunContext) -> list[dict]:
+    check_config(cfg)
+    source = load_source(cfg, ctx)
+    drawn = nested_subsets(source.labels, cfg.per_class, cfg.subset_seed, val_per_class=cfg.val_per_class)
+    if ctx.distributed.is_main:
+        atomic_write_json(ctx.out_dir / "subsets.json", {"source": cfg.source, "seed": cfg.subset_seed, **drawn.to_json()})
+    val = subset(source.train_eval, drawn.validation)
+    rows = []
+    units = [(border, n, seed) for seed in ctx.seeds for n in cfg.per_class for border in cfg.borders]
+    for border, n, seed in ctx.progress(units, desc="data-efficiency", total=len(units)):
+        def unit(run_dir: Path, border=border, n=n, seed=seed) -> dict:
+            indices = drawn.subsets[n]
+            train = subset(source.train, indices.repeat(repeats(cfg, len(indices))))
+            result = fit(build_model(cfg, border, source, seed), train, val, train_config(cfg),
+                         run_dir=run_dir, device=ctx.device, seed=seed, progress=ctx.progress, resume=ctx.resume)
+            test = evaluate(result.model, source.test, device=ctx.device, batch_size=cfg.batch_size,
+                            num_workers=cfg.num_workers)
+            return {"border": border, "per_class": n, "seed": seed, "acc": test["acc"], "n_train": len(indices),
+                    "steps": len(result.history) * math.ceil(len(train) / cfg.batch_size), "best_epoch": result.best_epoch}
+        rows.append(ctx.unit(f"{border}/per_class{n}/seed{seed}", unit))
+    return rows
+
+
+def differences(summary: list[dict]) -> dict[str, dict[int, float]]:
+    """border -> per_class -> mean accuracy minus that of ``same`` (percentage points)."""
+    acc = {(row["border"], row["per_class"]): row["acc_mean"] for row in summary}
+    out: dict[str, dict[int, float]] = {}
+    for (border, n), value in acc.items():
+        if border != "same" and ("same", n) in acc:
+            out.setdefault(border, {})[n] = value - acc[("same", n)]
+    return out
+
+
+def check_pattern(summary: list[dict]) -> tuple[bool, str]:
+    """Reproduced when ``full`` is ahead of ``same`` on the smallest subset by more than on the largest."""
+    full = differences(summary).get("full")
+    if not full or len(full) < 2:
+        return False, "needs same and full on at least two subset sizes"
+    sizes = sorted(full, key=lambda n: math.inf if n == ALL else n)
+    smallest, largest = full[sizes[0]], full[sizes[-1]]
+    detail = (f"full - same: {smallest:+.2f} points at {sizes[0]} per class, {largest:+.2f} at "
+              f"{'all' if sizes[-1] == ALL else sizes[-1]} (paper: +4.8 at 50, 0.0 on the full set)")
+    return smallest > 0 and smallest > largest, detail
+
+
+EXPERIMENT = register(Experiment(
+    name="data-efficiency",
+    summary="Accuracy of full vs same convolution trained on 50 ... all images per class",
+    title="Data efficiency: training on subsets",
+    config_cls=Config,
+    presets={
+        "paper": {},
+        "quick": {
+            "seeds": 3, "source": "fashion-mnist", "arch": "small-resnet", "width": 8, "stages": 3, "stem_stride": 2,
+            "borders": ("same", "full", "full-exact"), "per_class": (10, 25, 50, 100, 500), "val_per_class": 20,
+            "n_test": 2000, "epochs": 4, "min_steps": 80, "batch_size": 64, "optimizer": "adam", "lr": 3e-3,
+            "weight_decay": 0.0, "schedule": "cosine", "num_workers": 0,
+        },
+        "ci": {
+            "seeds": 1, "source": "fashion-mnist", "arch": "small-resnet", "width": 8, "stages": 2, "stem_stride": 2,
+            "borders": ("same", "full"), "per_class": (5, 50), "val_per_class": 10, "n_test": 300,
+            "epochs": 2, "min_steps": 24, "batch_size": 32, "optimizer": "adam", "lr": 3e-3,
+            "weight_decay": 0.0, "schedule": "cosine", "num_workers": 0,
+        },
+    },
+    run=run,
+    group_by=("border", "per_class"),
+    metrics=("acc",),
+    paper=PAPER,
+    check=check_pattern,
+))
