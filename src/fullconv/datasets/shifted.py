@@ -1,0 +1,108 @@
+"""Fashion-MNIST items on a black canvas, for image-shift tests that never push content out of view.
+
+Items are resized to ``item`` pixels (28: Fashion-MNIST's own size; 14 makes a CPU run 4× cheaper).
+A network sees ``crop × crop`` inputs with ``crop = item + max_shift``. Training and validation
+images are such crops with the item near the centre (``train_jitter`` pixels of random
+translation; training items also flipped at random). Test images are larger canvases,
+``crop + max_shift`` pixels wide with the item in the middle, so that every crop at offsets
+``0 .. max_shift`` along each axis contains the whole item on black: the shift metrics then
+measure how the network reacts to where the item sits, not to losing part of it.
+
+Train and validation items are disjoint draws from the Fashion-MNIST training set, test items
+come from its test set; every split has its own seed (``split_seed(root, name)``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .fashion_mnist import load_fashion_mnist
+from .splits import disjoint_indices, split_generator
+
+
+@dataclass(frozen=True)
+class ShiftCanvas:
+    """Geometry: item side, the network's input side ``crop`` and the test canvas side ``canvas``."""
+
+    max_shift: int = 8
+    train_jitter: int = 2
+    item: int = 28
+
+    def __post_init__(self) -> None:
+        if self.max_shift < 1 or not 0 <= self.train_jitter <= self.max_shift // 2 or self.item < 4:
+            raise ValueError(f"need max_shift >= 1, 0 <= train_jitter <= max_shift // 2 and item >= 4; got "
+                             f"max_shift={self.max_shift}, train_jitter={self.train_jitter}, item={self.item}")
+
+    @property
+    def crop(self) -> int:
+        return self.item + self.max_shift
+
+    @property
+    def canvas(self) -> int:
+        return self.crop + self.max_shift
+
+
+def place(items: Tensor, size: int, top: Tensor, left: Tensor) -> Tensor:
+    """Put each item on a black canvas.
+
+    Args:
+        items: (N, h, w) float32 in [0, 1].
+        size: canvas side.
+        top, left: (N,) positions of the items' upper-left pixels.
+
+    Returns:
+        (N, 1, size, size) float32 in [0, 1].
+    """
+    canvas = torch.zeros(len(items), 1, size, size)
+    h, w = items.shape[1:]
+    for i, (item, t, l) in enumerate(zip(items, top.tolist(), left.tolist())):
+        canvas[i, 0, t:t + h, l:l + w] = item
+    return canvas
+
+
+def resize_items(items: Tensor, side: int) -> Tensor:
+    """items: (N, h, w) uint8 -> (N, side, side) float32 in [0, 1] (antialiased bilinear)."""
+    x = items.float().unsqueeze(1) / 255.0
+    if x.shape[-1] != side:
+        x = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
+    return x[:, 0]
+
+
+def shifted_fashion_mnist(geometry: ShiftCanvas, sizes: dict[str, int], root_seed: int,
+                          source: str | None = None) -> dict[str, tuple[Tensor, Tensor]]:
+    """Splits ``train``, ``val`` (crops of side ``geometry.crop``) and ``test`` (canvases of side ``geometry.canvas``).
+
+    Args:
+        sizes: items per split, e.g. ``{"train": 6000, "val": 1000, "test": 1000}``.
+        root_seed: seeds every split through ``split_seed(root_seed, name)``.
+        source: folder of the Fashion-MNIST files (default: the offline Debian package).
+
+    Returns:
+        ``{split: (images (N, 1, S, S) float32 in [0, 1], labels (N,) int64)}``.
+    """
+    unknown = set(sizes) - {"train", "val", "test"}
+    if unknown:
+        raise ValueError(f"unknown splits {sorted(unknown)}; use train, val and test")
+    train_images, train_labels = load_fashion_mnist(train=True, source=source)
+    out = {}
+    picked = disjoint_indices(len(train_images), {k: sizes[k] for k in ("train", "val") if k in sizes}, root_seed,
+                              pool="shifted-fashion-mnist")
+    centre = geometry.max_shift // 2
+    for name, index in picked.items():
+        generator = split_generator(root_seed, "shifted-fashion-mnist", name)
+        items = resize_items(train_images[index], geometry.item)
+        jitter = geometry.train_jitter if name == "train" else 0
+        top, left = torch.randint(centre - jitter, centre + jitter + 1, (2, len(items)), generator=generator)
+        if name == "train":
+            flip = torch.rand(len(items), generator=generator) < 0.5
+            items = torch.where(flip[:, None, None], items.flip(-1), items)
+        out[name] = (place(items, geometry.crop, top, left), train_labels[index])
+    if "test" in sizes:
+        test_images, test_labels = load_fashion_mnist(train=False, source=source)
+        index = disjoint_indices(len(test_images), {"test": sizes["test"]}, root_seed, pool="shifted-fashion-mnist-test")["test"]
+        middle = torch.full((len(index),), geometry.max_shift)
+        out["test"] = (place(resize_items(test_images[index], geometry.item), geometry.canvas, middle, middle), test_labels[index])
+    return out
