@@ -1,0 +1,96 @@
+"""Shift experiment: diagonal-accuracy and consistency tables next to the paper's, and the diagonal-shift curves."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .tables import Raw, escape, mean_std, number, table  # noqa: E402
+
+PAPER_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
+PAPER_VARIANTS = ("same", "full", "same+blurpool", "full+blurpool")
+METRICS = (("diagonal_acc", "Diagonal-shift accuracy (%)"), ("consistency", "Consistency (%)"))
+
+
+def variant(row: dict) -> str:
+    return f"{row['border']}+blurpool" if row["blurpool"] else row["border"]
+
+
+def _ordered_variants(summary: list[dict]) -> list[str]:
+    """The paper's four variants first (when present), then ours (full-exact, ...)."""
+    ours = list(dict.fromkeys(variant(r) for r in summary))
+    return [v for v in PAPER_VARIANTS if v in ours] + [v for v in ours if v not in PAPER_VARIANTS]
+
+
+def metric_tables(results: dict) -> dict[str, list[list]]:
+    """Per metric, rows ``[arch, variant, ours (mean ± std, n), paper]`` for every arch of ours and of the paper."""
+    summary = results.get("summary", [])
+    paper = results.get("paper") or {}
+    by_key = {(r["arch"], variant(r)): r for r in summary}
+    archs = list(dict.fromkeys([r["arch"] for r in summary] + list(PAPER_ARCHS)))
+    out = {}
+    for metric, _ in METRICS:
+        rows = []
+        for arch in archs:
+            variants = list(dict.fromkeys(_ordered_variants([r for r in summary if r["arch"] == arch]) +
+                                          (list(PAPER_VARIANTS) if arch in paper else [])))
+            for name in variants:
+                ours = by_key.get((arch, name))
+                published = (paper.get(arch) or {}).get(name) or {}
+                rows.append([arch, name,
+                             None if ours is None else mean_std(ours[f"{metric}_mean"], ours[f"{metric}_std"], 2),
+                             None if ours is None else ours["n"],
+                             published.get(metric)])
+        out[metric] = rows
+    return out
+
+
+def section(results: dict) -> str:
+    """Two tables (diagonal accuracy, consistency): ours next to the paper's four rows per ResNet."""
+    parts = []
+    for metric, title in METRICS:
+        rows = [[arch, name, Raw(escape(ours)) if ours is not None else None, n,
+                 Raw(escape(number(paper, 2))) if paper is not None else None]
+                for arch, name, ours, n, paper in metric_tables(results)[metric]]
+        parts.append(table(["arch", "variant", "ours", "n", "paper"], rows, caption=title))
+    note = ("<p>The paper's ResNet-34/50/101 numbers are not included (only the ordering: full above same, "
+            "with and without BlurPool); '–' marks them.</p>")
+    return "<h3>Shift metrics</h3>" + "".join(parts) + note
+
+
+def curves(results: dict) -> dict[str, dict[str, list[float]]]:
+    """Mean diagonal-shift curve per arch and variant: ``{arch: {variant: [acc at offset 0, 1, ...]}}``."""
+    sums: dict[tuple[str, str], list[list[float]]] = {}
+    for row in results.get("rows", []):
+        sums.setdefault((row["arch"], variant(row)), []).append(row["diagonal_curve"])
+    out: dict[str, dict[str, list[float]]] = {}
+    for (arch, name), runs in sums.items():
+        out.setdefault(arch, {})[name] = [sum(values) / len(values) for values in zip(*runs)]
+    return out
+
+
+def figures(results: dict, out_dir: Path) -> list[Path]:
+    """``shift_diagonal.png``: accuracy against the diagonal offset, one panel per architecture."""
+    per_arch = curves(results)
+    if not per_arch:
+        return []
+    fig, axes = plt.subplots(1, len(per_arch), figsize=(4.6 * len(per_arch), 3.6), squeeze=False)
+    for ax, (arch, lines) in zip(axes[0], per_arch.items()):
+        for name in _ordered_variants([{"border": n.split("+")[0], "blurpool": n.endswith("+blurpool")}
+                                       for n in lines]):
+            values = lines[name]
+            ax.plot(range(len(values)), values, marker=".", label=name,
+                    linestyle="--" if name.endswith("+blurpool") else "-")
+        ax.set(title=arch, xlabel="diagonal offset (pixels)", ylabel="top-1 accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out_dir / "shift_diagonal.png"
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return [path]
