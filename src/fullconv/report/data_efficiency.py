@@ -1,0 +1,101 @@
+"""Figure of the data-efficiency experiment, as in the paper: accuracy difference to ``same`` against
+training images per class, the ``same`` accuracy written under each point; the paper's ImageNet
+numbers in a second panel."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from ..datasets.subsets import ALL
+from .tables import table
+
+
+def per_seed_differences(rows: list[dict]) -> dict[str, dict[int, list[float]]]:
+    """border -> per_class -> [acc - acc of same] over the seeds both ran."""
+    acc = {(r["border"], r["per_class"], r["seed"]): r["acc"] for r in rows}
+    out: dict[str, dict[int, list[float]]] = {}
+    for (border, n, seed), value in acc.items():
+        if border != "same" and ("same", n, seed) in acc:
+            out.setdefault(border, {}).setdefault(n, []).append(value - acc[("same", n, seed)])
+    return out
+
+
+def same_accuracy(results: dict) -> dict[int, float]:
+    return {row["per_class"]: row["acc_mean"] for row in results.get("summary", []) if row["border"] == "same"}
+
+
+def _positions(sizes: list[int]) -> dict[int, float]:
+    """x position of each subset size; ``ALL`` goes one factor of 2 past the largest size."""
+    finite = [n for n in sizes if n != ALL]
+    return {n: (2.0 * max(finite, default=1) if n == ALL else float(n)) for n in sizes}
+
+
+def _label(n: int) -> str:
+    return "all" if n == ALL else str(n)
+
+
+def _panel(ax, curves: dict[str, list[tuple[int, float, float]]], same: dict[int, float], title: str) -> None:
+    sizes = sorted({n for points in curves.values() for n, _, _ in points} | set(same),
+                   key=lambda n: math.inf if n == ALL else n)
+    x = _positions(sizes)
+    for i, (border, points) in enumerate(sorted(curves.items())):
+        points = sorted(points, key=lambda p: x[p[0]])
+        ax.errorbar([x[n] for n, _, _ in points], [d for _, d, _ in points], yerr=[s for _, _, s in points],
+                    marker="o", capsize=3, color=f"C{i + 1}", label=f"{border} - same")
+    low = min([d - s for points in curves.values() for _, d, s in points] + [0.0])
+    for n, value in same.items():
+        ax.annotate(f"{value:.1f}", (x[n], low), textcoords="offset points", xytext=(0, -14), ha="center",
+                    fontsize=7, color="C0")
+    ax.axhline(0, color="C0", linewidth=1, label="same")
+    ax.set_xscale("log")
+    ax.set_xticks([x[n] for n in sizes], [_label(n) for n in sizes])
+    ax.minorticks_off()
+    ax.set_ylim(low - 2.5, None)
+    ax.set_xlabel("training images per class (same accuracy under each point)")
+    ax.set_ylabel("accuracy difference to same (points)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+
+
+def figures(results: dict, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {border: [(n, sum(d) / len(d), _std(d)) for n, d in by_size.items()]
+              for border, by_size in per_seed_differences(results.get("rows", [])).items()}
+    paper = results.get("paper") or {}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    source = (results.get("config") or {}).get("source", "")
+    _panel(axes[0], curves, same_accuracy(results), f"ours ({source}, {results.get('preset')} preset)")
+    if paper:
+        _panel(axes[1], {"full": [(n, d, 0.0) for n, d in zip(paper["per_class"], paper["full_minus_same"])]},
+               dict(zip(paper["per_class"], paper["same"])), "paper (ImageNet, ResNet-50)")
+    fig.tight_layout()
+    path = Path(out_dir) / "data_efficiency.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.png")
+    fig.savefig(partial, dpi=120)
+    plt.close(fig)
+    os.replace(partial, path)
+    return [path]
+
+
+def _std(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def section(results: dict) -> str:
+    """Table of the differences to same per seed-paired subset size, and where the subsets are saved."""
+    same = same_accuracy(results)
+    rows = [(border, _label(n), same.get(n), sum(d) / len(d), _std(d), len(d))
+            for border, by_size in per_seed_differences(results.get("rows", [])).items()
+            for n, d in sorted(by_size.items(), key=lambda item: math.inf if item[0] == ALL else item[0])]
+    return ("<p>Differences are paired by seed (same initial weights and subset). The subsets' indices are in "
+            "<code>subsets.json</code>; smaller subsets are contained in larger ones.</p>"
+            + table(["border", "per class", "same acc (%)", "difference (points)", "std", "seeds"], rows))

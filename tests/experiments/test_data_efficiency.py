@@ -1,0 +1,84 @@
+import json
+
+import pytest
+import torch
+
+from fullconv.datasets.fashion_mnist import load_fashion_mnist
+from fullconv.datasets.subsets import ALL
+from fullconv.experiments import get
+from fullconv.experiments.data_efficiency import check_pattern, repeats, Config
+from fullconv.experiments.runner import run_experiment
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    results = run_experiment("data-efficiency", preset="ci", out=out)
+    return results, out / "data-efficiency"
+
+
+def test_rows_carry_the_required_keys(ci_run):
+    results, _ = ci_run
+    config = results["config"]
+    assert len(results["rows"]) == len(config["borders"]) * len(config["per_class"]) * config["seeds"]
+    for row in results["rows"]:
+        assert {"border", "per_class", "seed", "acc"} <= row.keys()
+        assert row["n_train"] == row["per_class"] * 10
+        assert 0.0 <= row["acc"] <= 100.0
+
+
+def test_trained_models_beat_chance(ci_run):
+    results, _ = ci_run
+    largest = max(results["config"]["per_class"])
+    for row in results["rows"]:
+        if row["per_class"] == largest:
+            assert row["acc"] > 20.0, row  # 10 classes: chance is 10 %
+
+
+def test_subsets_saved_nested_and_balanced(ci_run):
+    results, folder = ci_run
+    saved = json.loads((folder / "subsets.json").read_text())
+    labels = load_fashion_mnist(train=True)[1]
+    sizes = sorted(int(n) for n in saved["subsets"])
+    assert sizes == sorted(results["config"]["per_class"])
+    for small, large in zip(sizes, sizes[1:]):
+        assert set(saved["subsets"][str(small)]) < set(saved["subsets"][str(large)])
+    for n in sizes:
+        counts = torch.bincount(labels[saved["subsets"][str(n)]], minlength=10)
+        assert counts.tolist() == [n] * 10
+    assert not set(saved["validation"]) & set(saved["subsets"][str(sizes[-1])])
+
+
+def test_summary_and_figure(ci_run):
+    results, folder = ci_run
+    assert {(row["border"], row["per_class"]) for row in results["summary"]} == {
+        (b, n) for b in results["config"]["borders"] for n in results["config"]["per_class"]}
+    assert (folder / "data_efficiency.png").exists()
+
+
+def summary(differences: dict[int, float]) -> list[dict]:
+    rows = []
+    for n, difference in differences.items():
+        rows += [{"border": "same", "per_class": n, "acc_mean": 50.0},
+                 {"border": "full", "per_class": n, "acc_mean": 50.0 + difference}]
+    return rows
+
+
+@pytest.mark.parametrize("differences, reproduced", [
+    ({50: 4.8, 100: 3.4, ALL: 0.0}, True),      # the paper's pattern
+    ({50: 2.0, ALL: 3.0}, False),               # ahead, but more so with more data
+    ({50: -1.0, ALL: -2.0}, False),             # behind on little data
+])
+def test_check_pattern(differences, reproduced):
+    assert check_pattern(summary(differences))[0] is reproduced
+
+
+def test_small_subsets_are_repeated_to_reach_min_steps():
+    cfg = Config(epochs=4, min_steps=80, batch_size=64)
+    assert repeats(cfg, 100) * 100 * 4 >= 80 * 64 > (repeats(cfg, 100) - 1) * 100 * 4
+    assert repeats(cfg, 50000) == 1
+
+
+def test_paper_preset_needs_imagenet(tmp_path):
+    with pytest.raises(FileNotFoundError, match="needs --data"):
+        run_experiment(get("data-efficiency"), preset="paper", out=tmp_path)
