@@ -1,7 +1,8 @@
 """fullconv: border handling of convolutions (valid, same, full, full-exact) for PyTorch models."""
 from .convert import ConversionError, convert
 from .layers import BORDERS, check_border
+from . import metrics
 
 __version__ = "0.1.0"
 
-__all__ = ["BORDERS", "ConversionError", "check_border", "convert", "__version__"]
+__all__ = ["BORDERS", "ConversionError", "check_border", "convert", "metrics", "__version__"]
