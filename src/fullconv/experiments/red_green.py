@@ -1,0 +1,130 @@
+"""Red-green (Kayhan & van Gemert 2020, Table 1): does the border let a net read absolute position?
+
+Class 0 has a red box left of a green one in the upper band, class 1 the reverse in the lower
+band. The colour order alone solves the task; the band is a shortcut that a net can read from the
+image border. The *dissimilar* test set swaps the bands: a net that used position fails there.
+With ``full`` borders the net is equivariant to the 16-pixel shift between the bands (a multiple
+of its total stride 8), so it scores the same on both test sets.
+
+All seeds of a border train at once, stacked as members (each with its own initialisation, batch
+order, early stopping and best weights).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..datasets.redgreen import RedGreenSpec, red_green
+from ..layers import BORDERS, check_border
+from ..models.tiny import StackedConvMaxNet, red_green_net, seeded_members
+from ..training import InMemory, TrainConfig, evaluate, fit
+from . import Experiment, ExperimentConfig, RunContext, register
+from .rook import torch_threads
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """The paper's protocol: Adadelta, batch 200, ≤ 50 epochs, early stopping 8 on val loss, 10 seeds."""
+
+    seeds: int = 10
+    borders: tuple[str, ...] = BORDERS
+    epochs: int = 50
+    batch_size: int = 200
+    lr: float = 1.0
+    rho: float = 0.9
+    eps: float = 1e-6
+    weight_decay: float = 5e-5
+    early_stopping: int = 8
+    n_train: int = 2000
+    n_val: int = 1000
+    n_test: int = 1000
+    data_seed: int = 0
+    threads: int = 0  # torch threads while training (0: torch's default)
+
+    def spec(self) -> RedGreenSpec:
+        return RedGreenSpec(n_train=self.n_train, n_val=self.n_val, n_test=self.n_test)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer="adadelta", lr=self.lr,
+                           rho=self.rho, eps=self.eps, weight_decay=self.weight_decay,
+                           early_stopping=self.early_stopping, keep_best="val_loss")
+
+
+#: The paper's Table 1: test accuracy (%) mean ± std over seeds, (similar, dissimilar).
+PAPER = {
+    "valid": {"similar": (100.0, 0.0), "dissimilar": (0.2, 0.1)},
+    "same": {"similar": (99.8, 0.1), "dissimilar": (8.4, 0.7)},
+    "same-circular": {"similar": (73.7, 1.0), "dissimilar": (73.7, 1.0)},
+    "full": {"similar": (89.7, 0.5), "dissimilar": (89.7, 0.5)},
+}
+
+
+def load_splits(cfg: Config) -> dict[str, InMemory]:
+    """The four splits of the red-green data as in-memory tensors."""
+    spec = cfg.spec()
+    return {split: InMemory(*red_green(spec, cfg.data_seed, split))
+            for split in ("train", "val", "similar", "dissimilar")}
+
+
+def train_border(cfg: Config, border: str, seeds: list[int], folder: Path, device, resume: bool,
+                 splits: dict[str, InMemory]) -> list[dict]:
+    """Train every seed of ``border`` at once; one row per seed with both test accuracies."""
+    model = StackedConvMaxNet.from_members(seeded_members(lambda: red_green_net(border), seeds))
+    result = fit(model, splits["train"], splits["val"], cfg.train_config(), run_dir=folder, device=device,
+                 seed=seeds, members=len(seeds), resume=resume)
+    scores = {split: evaluate(model, splits[split], device=device, batch_size=1000, members=len(seeds))["acc"]
+              for split in ("similar", "dissimilar")}
+    return [{"border": border, "seed": seed, "similar_acc": scores["similar"][m],
+             "dissimilar_acc": scores["dissimilar"][m], "best_epoch": result.best_epoch[m],
+             "epochs_run": _epochs_run(len(result.history), result.best_epoch[m], cfg.early_stopping)}
+            for m, seed in enumerate(seeds)]
+
+
+def _epochs_run(epochs: int, best_epoch: int, early_stopping: int) -> int:
+    """Epochs a member trained: it stops ``early_stopping`` epochs after its best one."""
+    return min(epochs, best_epoch + early_stopping) if early_stopping else epochs
+
+
+def run(cfg: Config, ctx: RunContext) -> list[dict]:
+    splits = load_splits(cfg)
+    rows: list[dict] = []
+    with torch_threads(cfg.threads):
+        for border in ctx.progress([check_border(b) for b in cfg.borders], desc="red-green borders"):
+            rows += ctx.unit(border, lambda folder: train_border(cfg, border, ctx.seeds, folder, ctx.device,
+                                                                 ctx.resume, splits))
+    return rows
+
+
+def check_pattern(summary: list[dict]) -> tuple[bool, str]:
+    """valid and same fall below 30 % on the dissimilar set; full and full-exact stay within 2 points."""
+    by_border = {row["border"]: row for row in summary}
+    missing = [b for b in ("valid", "same", "full", "full-exact") if b not in by_border]
+    if missing:
+        return False, f"borders {', '.join(missing)} were not run"
+    fooled = all(by_border[b]["dissimilar_acc_mean"] < 30.0 for b in ("valid", "same"))
+    steady = all(abs(by_border[b]["similar_acc_mean"] - by_border[b]["dissimilar_acc_mean"]) <= 2.0
+                 for b in ("full", "full-exact"))
+    detail = "; ".join(f"{b} {by_border[b]['similar_acc_mean']:.1f} / {by_border[b]['dissimilar_acc_mean']:.1f}"
+                       for b in ("valid", "same", "full", "full-exact"))
+    return fooled and steady, (f"similar / dissimilar %: {detail} (paper: valid and same below 30 on dissimilar, "
+                               f"full equal on both)")
+
+
+EXPERIMENT = register(Experiment(
+    name="red-green",
+    title="Red-green: border handling and absolute position",
+    summary="red-left-of-green vs green-left-of-red; the dissimilar test set swaps the bands the classes sit in",
+    config_cls=Config,
+    presets={
+        "paper": {},
+        "quick": {"seeds": 3, "epochs": 12, "early_stopping": 4},
+        "ci": {"seeds": 2, "borders": ("valid", "same", "full", "full-exact"), "epochs": 6, "early_stopping": 3,
+               "threads": 1,
+               "n_train": 1000, "n_val": 500, "n_test": 500},
+    },
+    run=run,
+    group_by=("border",),
+    metrics=("similar_acc", "dissimilar_acc", "best_epoch"),
+    paper=PAPER,
+    check=check_pattern,
+))
