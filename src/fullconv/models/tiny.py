@@ -20,7 +20,7 @@ window covers only padding and that element). With background 0, ``full-exact`` 
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -161,7 +161,7 @@ class StackedConvMaxNet(nn.Module):
         return torch.baddbmm(self.fc_bias.unsqueeze(1), pooled, self.fc_weight.transpose(1, 2))
 
 
-def seeded_members(build, seeds: Sequence[int]) -> list[ConvMaxNet]:
+def seeded_members(build: Callable[[], ConvMaxNet], seeds: Sequence[int]) -> list[ConvMaxNet]:
     """``build()`` once per seed, each under ``torch.manual_seed(seed)`` (as a separate run would)."""
     nets = []
     for seed in seeds:

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..experiments.conv_types import block_images  # noqa: E402
+from .red_green import save_figure  # noqa: E402
 
 
 def figures(results: dict, out_dir: Path) -> list[Path]:
@@ -32,9 +33,4 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle("top-left-corner filter: does the response at the border survive?", fontsize=9)
-    path = out_dir / "conv_types.png"
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return [path]
+    return [save_figure(fig, out_dir / "conv_types.png")]

@@ -18,9 +18,10 @@ PAPER_LABELS = {"valid": "valid", "same": "same (zeros)", "same-circular": "same
 EXAMPLES_PER_CLASS = 3
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+def save_figure(fig: plt.Figure, path: Path, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``path`` atomically (temporary file, then rename) and close it."""
+    tmp = path.with_suffix(".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     tmp.replace(path)
     return path
@@ -45,7 +46,7 @@ def examples_figure(results: dict, path: Path) -> Path:
                     ax.set_title(f"class {label_index + 1}", fontsize=8)
         axes[row, 0].set_ylabel(label, fontsize=8)
     fig.suptitle("red-green: training bands, similar (same bands) and dissimilar (bands swapped)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def bar_chart(results: dict, path: Path) -> Path:
@@ -65,7 +66,7 @@ def bar_chart(results: dict, path: Path) -> Path:
     ax.set_xticks(positions, borders, rotation=30, ha="right", fontsize=8)
     ax.set(ylabel="test accuracy (%)", ylim=(0, 105))
     ax.legend(fontsize=7, loc="lower left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def figures(results: dict, out_dir: Path) -> list[Path]:

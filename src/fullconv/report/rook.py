@@ -15,6 +15,7 @@ from PIL import Image  # noqa: E402
 
 from ..datasets.rook import rook_images  # noqa: E402
 from ..models.tiny import rook_net  # noqa: E402
+from .red_green import save_figure  # noqa: E402
 
 SIDE_BY_SIDE = ("same", "full")
 MAX_FRAMES = 50
@@ -89,11 +90,8 @@ def _frames(results: dict, out_dir: Path) -> tuple[list[Image.Image], plt.Figure
 def figures(results: dict, out_dir: Path) -> list[Path]:
     """``rook_training.gif`` and ``rook_last_frame.png`` in ``out_dir``."""
     frames, fig = _frames(results, out_dir)
-    gif, png = out_dir / "rook_training.gif", out_dir / "rook_last_frame.png"
-    tmp_gif, tmp_png = gif.with_suffix(".tmp.gif"), png.with_suffix(".tmp.png")
+    gif = out_dir / "rook_training.gif"
+    tmp_gif = gif.with_suffix(".tmp.gif")
     frames[0].save(tmp_gif, save_all=True, append_images=frames[1:], duration=120, loop=0)
-    fig.savefig(tmp_png, dpi=100)
-    plt.close(fig)
     tmp_gif.replace(gif)
-    tmp_png.replace(png)
-    return [gif, png]
+    return [gif, save_figure(fig, out_dir / "rook_last_frame.png", dpi=100)]
