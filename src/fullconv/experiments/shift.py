@@ -240,9 +240,9 @@ EXPERIMENT = register(Experiment(
         },
         "tiny": {
             "archs": ("small_resnet",), "dataset": "fashion-canvas", "num_classes": 10, "seeds": 1,
-            "borders": ("same", "full-exact"), "blurpool": (True,), "width": 4, "item": 14, "max_shift": 4,
-            "crop": 18, "train_jitter": 1, "n_train": 128, "n_val": 32, "n_test": 48, "epochs": 1,
-            "batch_size": 32, "lr": 0.4, "consistency_pairs": 1, "num_workers": 0,
+            "borders": ("same", "full"), "blurpool": (True,), "width": 4, "item": 14, "max_shift": 4,
+            "crop": 18, "train_jitter": 1, "n_train": 384, "n_val": 64, "n_test": 64, "epochs": 2,
+            "batch_size": 64, "lr": 0.3, "consistency_pairs": 1, "num_workers": 0,
         },
     },
     run=run,
