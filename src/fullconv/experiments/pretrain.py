@@ -109,27 +109,41 @@ def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], head: str) -
     return model
 
 
-def fashion_mnist_tensors(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` Fashion-MNIST test images as (n, 3, size, size), normalised like the canvas inputs, and labels (n,)."""
+def fashion_mnist_tensors(n: int, size: int, seed: int, margin: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` Fashion-MNIST test images, normalised like the canvas inputs, and their labels (n,).
+
+    Each ``size``-px image lies at a seeded random position on a black canvas of ``size + margin``
+    pixels: like the random crops of ImageNet training, this asks for features that do not depend
+    on where the object is.
+
+    Returns:
+        x (n, 3, size + margin, size + margin), y (n,).
+    """
     from ..datasets.fashion_mnist import load_fashion_mnist
 
     images, labels = load_fashion_mnist(train=False)
     if not 0 < n <= len(images):
         raise ValueError(f"--images must be in 1..{len(images)}; got {n}")
-    pick = torch.randperm(len(images), generator=split_generator(seed, "pretrain"))[:n]
-    x = torch.stack([resize(images[i].unsqueeze(0), size) for i in pick.tolist()])
+    if margin < 0:
+        raise ValueError(f"--margin must be >= 0 pixels; got {margin}")
+    generator = split_generator(seed, "pretrain")
+    pick = torch.randperm(len(images), generator=generator)[:n]
+    corners = torch.randint(0, margin + 1, (n, 2), generator=generator).tolist()
+    x = torch.zeros(n, 3, size + margin, size + margin)
+    for row, (i, (top, left)) in enumerate(zip(pick.tolist(), corners)):
+        x[row, :, top:top + size, left:left + size] = resize(images[i].unsqueeze(0), size)
     mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (x - mean) / std, labels[pick]
 
 
 def pretrain_fashion_mnist(arch: str, out: Path, *, images: int, size: int, epochs: int, batch_size: int,
-                           lr: float, seed: int, device: torch.device | str, progress=None) -> dict:
+                           lr: float, seed: int, device: torch.device | str, margin: int = 0, progress=None) -> dict:
     """Train ``arch`` on Fashion-MNIST classification and save its state_dict to ``out`` atomically.
 
     A tenth of the images validates (keep-best on the validation loss). Returns
-    ``{"arch", "images", "size", "epochs", "val_acc"}``.
+    ``{"arch", "images", "size", "margin", "epochs", "val_acc"}``.
     """
-    x, y = fashion_mnist_tensors(images, size, seed)
+    x, y = fashion_mnist_tensors(images, size, seed, margin)
     n_val = max(1, images // 10)
     torch.manual_seed(seed)
     model = build(arch, num_classes=10)
@@ -139,7 +153,7 @@ def pretrain_fashion_mnist(arch: str, out: Path, *, images: int, size: int, epoc
                  run_dir=out.with_name(out.name + ".run"), device=device, seed=seed, progress=progress)
     save_checkpoint(out, result.model.state_dict())
     val = evaluate(result.model, InMemory(x[:n_val], y[:n_val]), device=device, batch_size=batch_size)
-    return {"arch": arch, "images": images, "size": size, "epochs": epochs, "val_acc": val["acc"]}
+    return {"arch": arch, "images": images, "size": size, "margin": margin, "epochs": epochs, "val_acc": val["acc"]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="state_dict file to write")
     parser.add_argument("--images", type=int, default=10000, help="Fashion-MNIST test images to train on")
     parser.add_argument("--size", type=int, default=56, help="image side in pixels (the canvas item size)")
+    parser.add_argument("--margin", type=int, default=16,
+                        help="pixels of black canvas around each image, which lies at a random position on it")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
@@ -157,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_arch(args.arch)
     info = pretrain_fashion_mnist(args.arch, args.out, images=args.images, size=args.size, epochs=args.epochs,
-                                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
+                                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                                  margin=args.margin)
     print(f"pretrained {args.arch} on Fashion-MNIST: validation accuracy {info['val_acc']:.1f} %, saved {args.out}")
     return 0

@@ -65,6 +65,7 @@ class Config(ExperimentConfig):
     pretrained_on: str = "imagenet"  # imagenet (torch cache or --weights) | fashion-mnist (`fullconv pretrain`)
     pretrain_images: int = 10000
     pretrain_epochs: int = 10
+    pretrain_margin: int = 16  # Fashion-MNIST pretraining: images at random positions on a canvas this much larger
 
 
 #: The paper's Figure 4 as the issue states it: test accuracy (%) at frame sizes (px) where it gives a value.
@@ -179,7 +180,7 @@ def pretrained_backbone(cfg: Config, ctx: RunContext, arch: str) -> dict:
     def pretrain(unit_dir: Path) -> dict:
         return pretrain_fashion_mnist(arch, unit_dir / "backbone.pt", images=cfg.pretrain_images, size=cfg.item,
                                       epochs=cfg.pretrain_epochs, batch_size=64, lr=1e-3, seed=0,
-                                      device=ctx.device, progress=ctx.progress)
+                                      device=ctx.device, margin=cfg.pretrain_margin, progress=ctx.progress)
 
     key = f"pretrain-fashion-mnist/{arch}"
     info = ctx.unit(key, pretrain)
@@ -261,9 +262,9 @@ EXPERIMENT = register(Experiment(
         "paper": {},
         "quick": {
             "archs": ("resnet18-w8",), "item": 28, "canvas": 60, "frames": (0, 16, 32, 64),
-            "n_train": 80, "n_val": 40, "n_test": 80, "epochs": 4, "head_epochs": 15, "batch_size": 16,
+            "n_train": 64, "n_val": 32, "n_test": 64, "epochs": 3, "head_epochs": 40, "batch_size": 16,
             "optimizer": "adam", "lr": 2e-3, "plateau_patience": 2, "pretrained_on": "fashion-mnist",
-            "pretrain_images": 2000, "pretrain_epochs": 2,
+            "pretrain_images": 2000, "pretrain_epochs": 2, "pretrain_margin": 0,
         },
         "ci": {
             "archs": ("resnet18-w8",), "inits": ("scratch",), "borders": ("same", "full-exact"), "item": 14,
