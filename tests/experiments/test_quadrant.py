@@ -30,20 +30,21 @@ def test_figure_per_architecture(results, tmp_path):
     assert results["figures"] == ["quadrant_resnet18-w8.png"]
 
 
+@pytest.mark.parametrize("arch, item, canvas, native", [("resnet18-w8", 14, 46, "same"), ("bagnet33", 24, 48, "valid")])
 @pytest.mark.parametrize("frame", [0, 8])
-def test_full_exact_gives_identical_logits_for_both_classes(frame):
+def test_full_exact_gives_identical_logits_for_both_classes(arch, item, canvas, native, frame):
     cfg = Config(frame_colour="black")
-    images = torch.rand(3, 3, 14, 14)
-    data = QuadrantCanvas(images, canvas=46, frame=frame)  # class offset 32 = total stride
+    images = torch.rand(2, 3, item, item)
+    data = QuadrantCanvas(images, canvas=canvas, frame=frame)  # class offset: a multiple of the total stride
     x = torch.stack([data[i][0] for i in range(len(data))])
     torch.manual_seed(0)
-    exact = quadrant_model("resnet18-w8", "full-exact", input_background(cfg, frame), None).eval()
+    exact = quadrant_model(arch, "full-exact", input_background(cfg, frame), None).eval()
     torch.manual_seed(0)
-    same = quadrant_model("resnet18-w8", "same", input_background(cfg, frame), None).eval()
+    published = quadrant_model(arch, native, input_background(cfg, frame), None).eval()
     with torch.no_grad():
-        logits, same_logits = exact(x), same(x)
-    assert torch.equal(logits[:3], logits[3:])
-    assert not torch.allclose(same_logits[:3], same_logits[3:])  # zero padding gives location away
+        logits, published_logits = exact(x), published(x)
+    assert torch.equal(logits[:2], logits[2:])
+    assert not torch.allclose(published_logits[:2], published_logits[2:])  # the published border gives location away
 
 
 def test_check_pattern_flags_a_full_exact_off_chance():
