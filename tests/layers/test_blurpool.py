@@ -7,7 +7,7 @@ import torch
 from scipy import ndimage, signal
 
 from fullconv.layers import BORDERS, SAME_BORDERS
-from fullconv.layers.blurpool import BlurPool, blur_downsample, blur_filter, phase_pads
+from fullconv.layers.blurpool import BlurPool, blur_downsample, blur_filter
 
 
 @pytest.mark.parametrize("size, row", [(1, [1]), (2, [1, 1]), (3, [1, 2, 1]), (4, [1, 3, 3, 1]),
@@ -160,20 +160,6 @@ def test_module_keeps_state_dict_and_follows_dtype():
 def test_gradcheck(border):
     x = torch.randn(1, 1, 4, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: blur_downsample(t, 2, 3, border, background=0.5), (x,))
-
-
-def test_phase_pads_land_on_the_reference_phase():
-    """Output sample 0 sits ``shift + (size-1)/2 - left`` steps from the phase: a multiple of the stride."""
-    for border in ("full", "valid"):
-        for size in (2, 3, 4, 5):
-            for shift in (-3, -2, -1, 0, 1):
-                for stride in (2, 3):
-                    (left, right), = phase_pads(border, size, stride, 1, input_shift=[shift])
-                    assert (shift + (size - 1) // 2 - left) % stride == 0
-                    if border == "full":
-                        assert size - 1 <= left < size - 1 + stride and right == size - 1
-                    else:
-                        assert -stride < left <= 0 and right == 0
 
 
 @pytest.mark.parametrize("size", [2, 3])

@@ -1,6 +1,7 @@
 """Border-handling layers: padding functions, convolutions, pooling, blur-pool and branch alignment."""
 from .borders import BORDERS, FULL_BORDERS, SAME_BORDERS, check_border, is_full
 from .align import align
+from .blurpool import BlurPool, blur_downsample, blur_filter
 from .conv import BORDER_CONV, BorderConv1d, BorderConv2d, BorderConv3d
 from .pool import BorderPool
 from .padding import (border_padding, corner_background, full_phase_left, pad_border, pad_constant,
@@ -10,5 +11,5 @@ __all__ = [
     "BORDERS", "FULL_BORDERS", "SAME_BORDERS", "check_border", "is_full",
     "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d",
     "border_padding", "corner_background", "full_phase_left", "pad_border", "pad_constant", "valid_phase_left",
-    "BorderPool", "align",
+    "BorderPool", "align", "BlurPool", "blur_downsample", "blur_filter",
 ]

@@ -23,8 +23,7 @@ map's background value, which ``full-exact`` needs.
 """
 from __future__ import annotations
 
-from fractions import Fraction
-from math import comb, floor
+from math import comb
 from typing import Sequence
 
 import torch
@@ -32,8 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .borders import FULL_BORDERS, check_border
-from .padding import border_padding, corner_background, full_phase_left, pad_border, valid_phase_left
+from .borders import check_border
+from .padding import border_padding, corner_background, pad_border
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 MAX_BLUR_SIZE = 7
@@ -87,40 +86,6 @@ def blur_pads(border: str, size: int, stride: int | Sequence[int], ndim: int,
     dims = _border_dims(border_dims, ndim)
     return tuple(border_padding(border if d in dims else "same", size if s > 1 else 1)
                  for d, s in enumerate(strides))
-
-
-def phase_pads(border: str, size: int, stride: int | Sequence[int], ndim: int,
-               border_dims: Sequence[int] | None = None,
-               input_shift: Sequence[int] | None = None) -> tuple[tuple[int, int], ...]:
-    """Padding of a strided blur whose output samples stay in phase with a reference grid.
-
-    ``input_shift[d]`` is how many input steps the blur's input sits from the reference grid's
-    phase (e.g. -1 after a stride-1 ``full`` 3×3 convolution, 0 after a 1×1 one). ``full``
-    variants pad at least size-1 on the left, rounded up so that the output lands on the
-    reference phase modulo the stride, and size-1 on the right; ``valid`` crops to that phase;
-    ``same`` variants pad as :func:`blur_pads`. Strided branches that meet later (a residual
-    addition) then stay on one grid.
-
-    Example:
-        >>> phase_pads("full", 3, 2, 2), phase_pads("full", 3, 2, 1, input_shift=[-1])
-        (((3, 2), (3, 2)), ((2, 2),))
-        >>> phase_pads("valid", 3, 2, 1), phase_pads("same", 3, 2, 1)
-        (((-1, 0),), ((1, 1),))
-    """
-    strides = _per_dim(stride, ndim, "stride")
-    dims = _border_dims(border_dims, ndim)
-    shifts = (0,) * ndim if input_shift is None else tuple(int(v) for v in input_shift)
-    pads = []
-    for d, s in enumerate(strides):
-        if s == 1 or d not in dims or border not in FULL_BORDERS + ("valid",):
-            pads.append(blur_pads(border if d in dims else "same", size, s, 1)[0])
-            continue
-        extent = size - 1
-        # the output's first sample sits ``centre - left`` input steps from the reference phase
-        centre = floor(shifts[d] + Fraction(extent, 2))
-        left = -((-centre) % s) if border == "valid" else extent + (centre - extent) % s
-        pads.append((left, 0 if border == "valid" else extent))
-    return tuple(pads)
 
 
 def _border_dims(border_dims: Sequence[int] | None, ndim: int) -> tuple[int, ...]:
@@ -259,29 +224,3 @@ class BlurPool(nn.Module):
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
         return f"stride={self.stride}, size={self.size}, border={self.border!r}, pads={self.pads}"
-
-
-class PhaseBlur(BlurPool):
-    """:class:`BlurPool` padded by :func:`phase_pads`, so strided branches stay on one grid.
-
-    This is the blur ``convert(..., blurpool=True)`` attaches to every strided layer. Its
-    padding depends on where its input samples the image: :meth:`grid`, which ``convert()`` calls
-    while it tracks the sampling grids, fixes it so that the output samples sit on the input
-    grid's own phase (the anchor modulo the input step) modulo the new step. Every branch that
-    starts from one map therefore ends on the same grid, whatever its stride-1 layers shifted.
-
-    Example:
-        >>> PhaseBlur(2, 3, "full")(torch.zeros(1, 4, 8, 8)).shape
-        torch.Size([1, 4, 6, 6])
-    """
-
-    def __init__(self, stride: int | Sequence[int] = 2, size: int = 3, border: str = "same", ndim: int = 2, *,
-                 border_dims: Sequence[int] | None = None, background: Tensor | float | None = None) -> None:
-        pads = phase_pads(check_border(border), _check_size(size), stride, ndim, border_dims)
-        super().__init__(stride, size, border, ndim, border_dims=border_dims, pads=pads, background=background)
-
-    def grid(self, grid):
-        """Fix the padding for input grid ``grid`` (``fullconv.convert.Grid``); return the output grid."""
-        shift = [(Fraction(a) - Fraction(a) % g) / g for a, g in zip(grid.anchor, grid.stride)]
-        self.pads = phase_pads(self.border, self.size, self.stride, self.ndim, self.border_dims, shift)
-        return super().grid(grid)

@@ -17,10 +17,6 @@ from .padding import border_padding, corner_background, pad_border, pad_constant
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-def _tuple(value: int | Sequence[int], n: int) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
-
-
 class _BorderConvMixin:
     """Shared forward of BorderConv1d/2d/3d; see :class:`BorderConv2d`."""
 

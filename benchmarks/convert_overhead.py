@@ -1,0 +1,78 @@
+"""Cost of full convolution: train-step time of converted ResNet-50 against its extra FLOPs.
+
+Prints, from one run on this machine's CPU:
+- FLOPs of a train step (forward + backward, counted by torch.utils.flop_counter) of resnet50
+  converted to `full` and to `full-exact`, divided by those of the unconverted model;
+- their measured train-step times divided by the unconverted model's;
+- the targets: time ratio <= 1.10 × FLOP ratio for `full`, and `full-exact` time <= 1.10 × `full`.
+
+Usage: python benchmarks/convert_overhead.py [--size 128] [--batch 8] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+
+from fullconv import convert
+
+
+def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    model.zero_grad(set_to_none=True)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+
+
+def flops(model, x, y) -> int:
+    with FlopCounterMode(display=False) as counter:
+        train_step(model, x, y)
+    return counter.get_total_flops()
+
+
+def step_time(model, x, y, repeats: int) -> float:
+    train_step(model, x, y)  # warm-up: allocations, oneDNN primitives
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        train_step(model, x, y)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    base = torchvision.models.resnet50(num_classes=100).train()
+    models = {"same (torchvision)": base, "full": convert(base, "full"), "full-exact": convert(base, "full-exact")}
+    x = torch.randn(args.batch, 3, args.size, args.size)
+    y = torch.randint(0, 100, (args.batch,))
+    counted = {name: flops(m, x, y) for name, m in models.items()}
+    # interleave the timings so that load changes on the machine hit every model alike
+    samples = {name: [] for name in models}
+    for _ in range(args.repeats):
+        for name, model in models.items():
+            samples[name].append(step_time(model, x, y, 1))
+    timed = {name: statistics.median(v) for name, v in samples.items()}
+    ref = "same (torchvision)"
+    print(f"resnet50 train step, batch {args.batch}, {args.size}x{args.size}, {torch.get_num_threads()} threads")
+    print(f"{'model':20s} {'GFLOP':>8s} {'time s':>8s} {'FLOP ratio':>11s} {'time ratio':>11s} {'time/FLOP':>10s}")
+    for name in models:
+        flop_ratio, time_ratio = counted[name] / counted[ref], timed[name] / timed[ref]
+        print(f"{name:20s} {counted[name] / 1e9:8.2f} {timed[name]:8.3f} {flop_ratio:11.3f} {time_ratio:11.3f} "
+              f"{time_ratio / flop_ratio:10.3f}")
+    full_vs_flops = (timed["full"] / timed[ref]) / (counted["full"] / counted[ref])
+    exact_vs_full = timed["full-exact"] / timed["full"]
+    print(f"full: time ratio / FLOP ratio = {full_vs_flops:.3f} (target <= 1.10) "
+          f"{'OK' if full_vs_flops <= 1.10 else 'MISSED'}")
+    print(f"full-exact / full time = {exact_vs_full:.3f} (target <= 1.10) {'OK' if exact_vs_full <= 1.10 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
