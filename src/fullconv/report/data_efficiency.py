@@ -4,10 +4,10 @@ numbers in a second panel."""
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 from ..datasets.subsets import ALL
+from .red_green import save_figure
 from .tables import table
 
 
@@ -74,13 +74,8 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
         _panel(axes[1], {"full": [(n, d, 0.0) for n, d in zip(paper["per_class"], paper["full_minus_same"])]},
                dict(zip(paper["per_class"], paper["same"])), "paper (ImageNet, ResNet-50)")
     fig.tight_layout()
-    path = Path(out_dir) / "data_efficiency.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.png")
-    fig.savefig(partial, dpi=120)
-    plt.close(fig)
-    os.replace(partial, path)
-    return [path]
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return [save_figure(fig, Path(out_dir) / "data_efficiency.png", dpi=120)]
 
 
 def _std(values: list[float]) -> float:

@@ -2,9 +2,9 @@
 paper's numbers for ``same``."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from .red_green import save_figure
 from .tables import table
 
 BORDER_STYLES = {"same": ("C0", "-"), "full": ("C1", "--"), "full-exact": ("C2", ":")}
@@ -50,13 +50,8 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(out_dir) / "patch_matching.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.png")
-    fig.savefig(partial, dpi=120)
-    plt.close(fig)
-    os.replace(partial, path)
-    return [path]
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return [save_figure(fig, Path(out_dir) / "patch_matching.png", dpi=120)]
 
 
 def section(results: dict) -> str:
