@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 INIT_LABELS = {"scratch": "scratch", "random": "random (frozen)"}
+PAPER_CANVAS = 120
 BORDER_STYLES = {"same": "-", "valid": "-", "full": "--", "full-exact": ":"}
 
 
@@ -38,21 +39,29 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paper = (results.get("paper") or {}).get("points", {})
+    # The paper's frames belong to a 120-px canvas; a scaled-down canvas compares at the same ratio.
+    scale = float((results.get("config") or {}).get("canvas") or PAPER_CANVAS) / PAPER_CANVAS
     paths = []
     for arch, lines in curves(results).items():
         fig, ax = plt.subplots(figsize=(5.5, 4))
         colours = {}
+        all_frames = set()
         for (init, border, pretrained_on), points in sorted(lines.items()):
             colour = colours.setdefault(init, f"C{len(colours)}")
             frames, means, stds = zip(*points)
+            all_frames.update(frames)
             ax.errorbar(frames, means, yerr=stds, color=colour, linestyle=BORDER_STYLES.get(border, "-."),
                         marker="o", capsize=3, label=f"{init_label(init, pretrained_on)}, {border}")
-        for init, values in sorted(paper.get(arch, {}).items()):
+        published = paper.get(arch) or paper.get(arch.split("-w")[0], {})
+        for init, values in sorted(published.items()):
             frames = sorted(int(frame) for frame in values)
-            ax.plot(frames, [values[frame] if frame in values else values[str(frame)] for frame in frames],
+            ax.plot([frame * scale for frame in frames], [values.get(frame, values.get(str(frame))) for frame in frames],
                     color=colours.get(init, "grey"), linestyle="none", marker="x", markersize=8,
-                    label=f"paper: {'pretrained (ImageNet)' if init == 'pretrained' else init}")
+                    label=f"paper: {'pretrained (ImageNet)' if init == 'pretrained' else init}"
+                          + (f" (frame × {scale:g})" if scale != 1 else ""))
         ax.set_xscale("symlog", linthresh=16)
+        ax.set_xticks(sorted(all_frames))
+        ax.set_xticklabels([str(frame) for frame in sorted(all_frames)])
         ax.set_xlabel("frame added on each side (pixels)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(40, 102)
