@@ -8,8 +8,10 @@ over single samples):
     / matmul GFLOP/s (float32 square matmul, measured before and after)
 
 The paper's script reaches about 0.3; the target for the stacked training is at least 0.6.
-With ``--table`` it also times one epoch of ``fit`` per border (10 seeds stacked, the paper's
-data) and extrapolates the paper preset's whole table (8 borders × 10 seeds × ≤ 50 epochs).
+Both are measured with one torch thread (as the experiment trains: one border per process, one
+thread each) and with torch's default thread count. With ``--table`` it also times one epoch of
+``fit`` per border (10 seeds stacked, the paper's data, one thread) and extrapolates the paper
+preset's whole table (8 borders × 10 seeds × ≤ 50 epochs, borders shared among the cores).
 
 Usage: python benchmarks/red_green_throughput.py [--border same] [--members 10] [--steps 5] [--table]
 """
@@ -108,8 +110,9 @@ def throughput(name: str, step, steps: int, reference: float) -> float:
     return rate / reference
 
 
-def table_estimate(members: int) -> None:
-    """Time one epoch of fit per border with ``members`` stacked seeds; extrapolate the paper's table."""
+def table_estimate(members: int, workers: int) -> None:
+    """Time one epoch of fit per border (one thread, ``members`` stacked seeds); extrapolate the paper's
+    table as the experiment runs it: ``workers`` borders at once, one thread each."""
     cfg = Config(seeds=members, epochs=1)
     splits = load_splits(cfg)
     total = 0.0
@@ -123,9 +126,23 @@ def table_estimate(members: int) -> None:
         total += seconds
         print(f"  {border:<15} one epoch of {members} stacked seeds: {seconds:6.1f} s", flush=True)
     epochs = Config().epochs
-    print(f"paper table estimate: {epochs} epochs × {total:.1f} s = {epochs * total / 60:.1f} min "
-          f"(upper bound: early stopping ends most seeds sooner, but stopped members keep computing "
-          f"until the last member of their border stops)")
+    print(f"paper table estimate: {epochs} epochs × {total:.1f} s / {workers} workers = "
+          f"{epochs * total / workers / 60:.1f} min (upper bound: early stopping ends most seeds sooner, but "
+          f"stopped members keep computing until the last member of their border stops)")
+
+
+def measure(threads: int, args, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Matmul, stacked and naive throughput with ``threads`` torch threads."""
+    torch.set_num_threads(threads)
+    before = matmul_gflops()
+    print(f"-- {threads} torch thread(s): matmul {before:.1f} GFLOP/s")
+    stacked = throughput(f"stacked {args.members} seeds ({args.border})",
+                         stacked_step(args.border, args.members, x, y), args.steps, before)
+    naive = throughput("naive per-seed (paper's script)", naive_epoch_step(x, y), args.steps * 2, before)
+    after = matmul_gflops()
+    print(f"matmul after: {after:.1f} GFLOP/s (the ratios use the first measurement; "
+          f"a large change means the machine's load changed)")
+    print(f"RATIO {threads} thread(s): stacked {stacked:.2f} (target >= 0.6), naive {naive:.2f} (paper's script ~0.3)")
 
 
 def main() -> None:
@@ -134,23 +151,16 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=10)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--table", action="store_true", help="also extrapolate the paper table's time")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     x, y = red_green(RedGreenSpec(n_train=args.batch, n_val=2, n_test=2), 0, "train")
-    before = matmul_gflops()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; matmul {before:.1f} GFLOP/s")
-    stacked = throughput(f"stacked {args.members} seeds ({args.border})",
-                         stacked_step(args.border, args.members, x, y), args.steps, before)
-    naive = throughput("naive per-seed (paper's script)", naive_epoch_step(x, y), args.steps * 2, before)
-    after = matmul_gflops()
-    print(f"matmul after: {after:.1f} GFLOP/s (the ratios use the first measurement; "
-          f"a large change means the machine's load changed)")
-    print(f"RATIO stacked {stacked:.2f} (target >= 0.6), naive {naive:.2f} (paper's script ~0.3)")
+    default_threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}; the experiment trains one border per process with one thread each")
+    for threads in sorted({1, default_threads}):
+        measure(threads, args, x, y)
     if args.table:
-        table_estimate(args.members)
+        torch.set_num_threads(1)
+        table_estimate(args.members, workers=default_threads)
 
 
 if __name__ == "__main__":
