@@ -46,7 +46,11 @@ class _BorderConvMixin:
         """Fix the padded value of a ``full-exact`` layer that sees the network input.
 
         ``None`` (the default) reads the background from the input's first element along the
-        padded dims, which every ``full-exact`` layer leaves as pure background.
+        padded dims. That element is pure background when the input comes from a ``full-exact``
+        layer whose own input had a background first element, or from the first layer of a
+        network converted by ``convert()``, which pads the network input with ``background`` and
+        one extra step on the left for that reason. A layer used on its own on an image whose
+        first pixel is content needs ``background`` (and that extra step in ``pads``).
         """
         if background is not None:
             value = torch.as_tensor(background, dtype=torch.float32).flatten()
