@@ -41,8 +41,9 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
 
     paths = []
     for (dataset, depth), variants in sorted(mean_curves(results.get("rows", [])).items()):
-        fig, ax = plt.subplots(figsize=(5.5, 4))
-        for i, ((border, dims), (train, val)) in enumerate(sorted(variants.items())):
+        fig, ax = plt.subplots(figsize=(7.5, 4))
+        order = sorted(variants.items(), key=lambda item: (item[0][0] != "same", item[0][0], item[0][1] != "spatial"))
+        for i, ((border, dims), (train, val)) in enumerate(order):
             label = variant_label(border, dims)
             ax.plot(range(1, len(val) + 1), val, color=f"C{i}", linestyle="-", label=f"{label} (val)")
             ax.plot(range(1, len(train) + 1), train, color=f"C{i}", linestyle="--", linewidth=0.9,
@@ -51,7 +52,7 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
         ax.set_ylabel("clip accuracy (%)")
         ax.set_ylim(0, 101)
         ax.set_title(f"{DATASET_NAMES.get(dataset, dataset)}: 3D ResNet-{depth}")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         fig.tight_layout()
         path = Path(out_dir) / f"action_{dataset}_resnet{depth}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
