@@ -110,9 +110,11 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
         with torch_threads(1 if ctx.device.type == "cpu" else 0):
             return [row for border in ctx.progress(borders, desc="red-green borders")
                     for row in train_border_unit(cfg, border, ctx, splits)]
-    # spawn, not fork: a forked child of a process that has used OpenMP threads can hang
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(cfg.workers, len(borders)), mp_context=spawn) as pool:
+    # fork where there is one (as DataLoader workers do, and like them the workers set one thread
+    # first): spawn would re-run the caller's main module, which scripts rarely guard
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(min(cfg.workers, len(borders)), mp_context=context) as pool:
         jobs = [pool.submit(train_border_unit, cfg, border, ctx, None, True) for border in borders]
         for _ in ctx.progress(as_completed(jobs), desc="red-green borders", total=len(jobs)):
             pass
