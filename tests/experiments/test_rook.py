@@ -8,13 +8,18 @@ from fullconv.experiments.runner import run_experiment
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    return run_experiment("rook", preset="ci", out=tmp_path_factory.mktemp("rook"), figures=True), \
-        tmp_path_factory.getbasetemp()
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rook")
+    return run_experiment("rook", preset="ci", out=out, figures=True), out / "rook"
+
+
+@pytest.fixture(scope="module")
+def results(run):
+    return run[0]
 
 
 def _rows(results, border):
-    return [row for row in results[0]["rows"] if row["border"] == border]
+    return [row for row in results["rows"] if row["border"] == border]
 
 
 def test_same_separates_the_classes_on_all_five_seeds(results):
@@ -33,11 +38,9 @@ def test_full_borders_give_identical_logits_for_both_classes(results, border):
         assert row["train_acc"] == 50.0
 
 
-def test_pattern_and_animation(results):
-    res, _ = results
-    assert res["pattern"]["reproduced"] is True
-    gif = [f for f in res["figures"] if f.endswith(".gif")]
-    assert gif and any(f.endswith(".png") for f in res["figures"])
-    folder = next(p for p in results[1].rglob("rook_training.gif"))
-    with Image.open(folder) as image:
+def test_pattern_and_animation(run):
+    results, folder = run
+    assert results["pattern"]["reproduced"] is True
+    assert sorted(results["figures"]) == ["rook_last_frame.png", "rook_training.gif"]
+    with Image.open(folder / "rook_training.gif") as image:
         assert image.n_frames > 10
