@@ -175,8 +175,8 @@ EXPERIMENT = register(Experiment(
     config_cls=Config,
     presets={
         "paper": {},
-        "quick": {"datasets": ("moving",), "depths": (10,), "width": 8, "frames": 12, "size": 32, "val_clips": 150,
-                  "epochs": 14, "batch_size": 32, "schedule": "cosine", "num_workers": 0},
+        "quick": {"datasets": ("moving",), "depths": (10,), "width": 8, "frames": 16, "size": 32, "val_clips": 150,
+                  "epochs": 40, "batch_size": 32, "schedule": "cosine", "num_workers": 0},
         "ci": {"datasets": ("moving",), "depths": (10,), "width": 2, "frames": 8, "size": 24, "item_size": 10,
                "train_clips": 24, "val_clips": 12, "epochs": 2, "batch_size": 12, "num_workers": 0},
     },
