@@ -28,7 +28,7 @@ def _randomize_batchnorm(model: nn.Module) -> nn.Module:
 
 def _shift_errors(arch: str, borders, train: bool, size: int = 16, stride: int = 32):
     model = _randomize_batchnorm(getattr(torchvision.models, arch)(num_classes=10))
-    content = torch.randn(1, 3, size, size)
+    content = torch.randn(2, 3, size, size)  # train-mode BatchNorm needs two values per channel
     canvas = (size + stride, size + stride)
     errors = {}
     for border in borders:

@@ -67,7 +67,10 @@ def experiment_section(results: dict, folder: Path) -> str:
     metrics = list(dict.fromkeys(k[:-5] for row in results["summary"] for k in row if k.endswith("_mean")))
     ours = summary_table(results["summary"], group_by, metrics) if results["summary"] else "<p>no rows</p>"
     paper = json_table(results["paper"]) if results.get("paper") is not None else "<p>no published numbers</p>"
-    own = section_for(name, results)
+    try:
+        own = section_for(name, results)
+    except Exception as error:  # a broken fragment must not cost the rest of the page
+        own = f'<p class="verdict no">this section\'s own tables could not be drawn: {escape(repr(error))}</p>'
     figures = "".join(f"<figure>{embed(p)}<figcaption>{escape(p.name)}</figcaption></figure>"
                       for p in figure_paths(folder, results))
     config = escape(json.dumps(results.get("config", {}), indent=1))
