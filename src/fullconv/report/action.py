@@ -1,9 +1,9 @@
 """Figures of the action experiment: train/val accuracy per epoch, one line per variant; final accuracies table."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from .figures import save_figure
 from .tables import Raw, escape, mean_std, table, verdict
 
 DATASET_NAMES = {"ucf101": "UCF-101", "hmdb51": "HMDB-51", "moving": "moving items"}
@@ -54,13 +54,7 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
         ax.set_title(f"{DATASET_NAMES.get(dataset, dataset)}: 3D ResNet-{depth}")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         fig.tight_layout()
-        path = Path(out_dir) / f"action_{dataset}_resnet{depth}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.stem}.{os.getpid()}.png")
-        fig.savefig(partial, dpi=120)
-        plt.close(fig)
-        os.replace(partial, path)
-        paths.append(path)
+        paths.append(save_figure(fig, Path(out_dir) / f"action_{dataset}_resnet{depth}.png", dpi=120))
     return paths
 
 

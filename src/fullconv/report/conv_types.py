@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..experiments.conv_types import block_images  # noqa: E402
-from .red_green import save_figure  # noqa: E402
+from .figures import save_figure  # noqa: E402
 
 
 def figures(results: dict, out_dir: Path) -> list[Path]:

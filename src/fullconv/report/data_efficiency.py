@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from ..datasets.subsets import ALL
-from .red_green import save_figure
+from .figures import save_figure
 from .tables import table
 
 

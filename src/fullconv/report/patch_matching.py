@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .red_green import save_figure
+from .figures import save_figure
 from .tables import table
 
 BORDER_STYLES = {"same": ("C0", "-"), "full": ("C1", "--"), "full-exact": ("C2", ":")}

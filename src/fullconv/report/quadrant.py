@@ -1,8 +1,9 @@
 """Figures of the quadrant experiment: test accuracy against the frame size, one figure per architecture."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from .figures import save_figure
 
 INIT_LABELS = {"scratch": "scratch", "random": "random (frozen)"}
 PAPER_CANVAS = 120
@@ -69,13 +70,7 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
         ax.set_title(f"Quadrant location: {arch}")
         ax.legend(fontsize=7, loc="lower left")
         fig.tight_layout()
-        path = Path(out_dir) / f"quadrant_{arch}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.stem}.{os.getpid()}.png")
-        fig.savefig(partial, dpi=120)
-        plt.close(fig)
-        os.replace(partial, path)
-        paths.append(path)
+        paths.append(save_figure(fig, Path(out_dir) / f"quadrant_{arch}.png", dpi=120))
     return paths
 
 

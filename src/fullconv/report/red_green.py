@@ -11,20 +11,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..datasets.redgreen import RedGreenSpec, red_green  # noqa: E402
+from .figures import save_figure  # noqa: E402
 from .tables import mean_std, table  # noqa: E402
 
 #: The paper's row labels for our border names.
 PAPER_LABELS = {"valid": "valid", "same": "same (zeros)", "same-circular": "same (circular)", "full": "full (zeros)"}
 EXAMPLES_PER_CLASS = 3
-
-
-def save_figure(fig: plt.Figure, path: Path, dpi: int = 110) -> Path:
-    """Write ``fig`` to ``path`` atomically (temporary file, then rename) and close it."""
-    tmp = path.with_suffix(".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
 
 
 def examples_figure(results: dict, path: Path) -> Path:

@@ -15,7 +15,7 @@ from PIL import Image  # noqa: E402
 
 from ..datasets.rook import rook_images  # noqa: E402
 from ..models.tiny import rook_net  # noqa: E402
-from .red_green import save_figure  # noqa: E402
+from .figures import save_figure  # noqa: E402
 
 SIDE_BY_SIDE = ("same", "full")
 MAX_FRAMES = 50

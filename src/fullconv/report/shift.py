@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .figures import save_figure  # noqa: E402
 from .tables import Raw, escape, mean_std, number, table  # noqa: E402
 
 PAPER_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
@@ -88,9 +89,4 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    path = out_dir / "shift_diagonal.png"
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return [path]
+    return [save_figure(fig, Path(out_dir) / "shift_diagonal.png", dpi=100)]
