@@ -235,7 +235,7 @@ EXPERIMENT = register(Experiment(
         "quick": {
             "archs": ("small_resnet",), "dataset": "fashion-canvas", "num_classes": 10, "seeds": 3,
             "width": 8, "item": 14, "max_shift": 6, "crop": 20, "train_jitter": 1,
-            "n_train": 2000, "n_val": 300, "n_test": 300, "epochs": 3, "batch_size": 64, "lr": 0.2,
+            "n_train": 2000, "n_val": 300, "n_test": 300, "epochs": 8, "batch_size": 64, "lr": 0.2,
             "consistency_pairs": 2, "num_workers": 0,
         },
         "tiny": {
