@@ -171,6 +171,7 @@ def check_pattern(summary: list[dict]) -> tuple[bool, str]:
 
 EXPERIMENT = register(Experiment(
     name="action",
+    title="Small-data action recognition: spatial and spatio-temporal full convolution",
     summary="small-data action recognition: 3D ResNets as same / full over space / full over space and time",
     config_cls=Config,
     presets={

@@ -256,6 +256,7 @@ def check_pattern(summary: list[dict]) -> tuple[bool, str]:
 
 EXPERIMENT = register(Experiment(
     name="quadrant",
+    title="Quadrant location: how far from the border can location be exploited?",
     summary="Quadrant location task: accuracy against the frame around the canvas, per init and border",
     config_cls=Config,
     presets={
