@@ -439,7 +439,7 @@ class _Aligner:
     def _pointwise(self, node: fx.Node):
         inputs = _spatial_inputs(node, self.grids)
         if not inputs:
-            return None if node.op != "call_module" else _GLOBAL if self._all_global(node) else None
+            return _GLOBAL if self._all_global(node) else None
         grids = [self.grids[n] for n in inputs]
         if all(g == _INPUT for g in grids):
             return _INPUT
