@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from .layers.align import align
 from .layers.borders import FULL_BORDERS, SAME_BORDERS, check_border
 from .layers.conv import BORDER_CONV, _BorderConvMixin
-from .layers.padding import border_padding, effective_kernel, full_phase_left, valid_phase_left
+from .layers.padding import border_padding, effective_kernel, full_phase_left, per_dim, valid_phase_left
 from .layers.pool import BorderPool
 
 _CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
@@ -162,15 +162,11 @@ def _border_dims(nd: int, dims: str | None) -> tuple[int, ...]:
     return tuple(range(nd))
 
 
-def _tuple(value: Any, nd: int) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (int(value),) * nd
-
-
 def _original_pads(layer: nn.Module, nd: int, kernel, dilation) -> tuple[tuple[int, int], ...]:
     padding = layer.padding
     if isinstance(padding, str):
         return tuple(border_padding("same" if padding == "same" else "valid", k, d) for k, d in zip(kernel, dilation))
-    return tuple((p, p) for p in _tuple(padding, nd))
+    return tuple((p, p) for p in per_dim(padding, nd))
 
 
 def layer_pads(border: str, kernel: Sequence[int], dilation: Sequence[int], stride: Sequence[int],
@@ -206,11 +202,11 @@ def _convert_conv(layer: nn.Module, nd: int, border: str, dims: str | None) -> n
 
 
 def _convert_pool(layer: nn.Module, kind: str, nd: int, border: str, dims: str | None) -> nn.Module:
-    kernel = _tuple(layer.kernel_size, nd)
-    stride = _tuple(layer.stride if layer.stride is not None else layer.kernel_size, nd)
-    dilation = _tuple(getattr(layer, "dilation", 1), nd)
+    kernel = per_dim(layer.kernel_size, nd)
+    stride = per_dim(layer.stride if layer.stride is not None else layer.kernel_size, nd)
+    dilation = per_dim(getattr(layer, "dilation", 1), nd)
     border_dims = _border_dims(nd, dims)
-    original = tuple((p, p) for p in _tuple(layer.padding, nd))
+    original = tuple((p, p) for p in per_dim(layer.padding, nd))
     if border in SAME_BORDERS:
         pads = original  # the pooling keeps its own padding (see fullconv.layers.pool)
     else:
@@ -254,12 +250,12 @@ def _attach_blur(layer: nn.Module, blur_size: int) -> None:
     """Make a strided conv/max-pool stride 1 and blur-and-subsample its output (Zhang 2019)."""
     from .layers.blurpool import BlurPool
 
-    stride = _tuple(layer.stride, len(layer.pads))
+    stride = per_dim(layer.stride, len(layer.pads))
     if all(s == 1 for s in stride) or (isinstance(layer, BorderPool) and layer.kind == "avg"):
         return
     if len(stride) != 2:
         raise ValueError("blurpool=True supports 2-D models; leave it out for 1-D and 3-D networks")
-    kernel, dilation = _tuple(layer.kernel_size, 2), _tuple(layer.dilation, 2)
+    kernel, dilation = per_dim(layer.kernel_size, 2), per_dim(layer.dilation, 2)
     layer.stride = (1, 1)
     if layer.border not in SAME_BORDERS:
         layer.pads = layer_pads(layer.border, kernel, dilation, (1, 1), layer.border_dims, layer.pads)
@@ -270,7 +266,7 @@ def _attach_blur(layer: nn.Module, blur_size: int) -> None:
 
 def _replace_stem_pool(model: nn.Module) -> None:
     pool = getattr(model, "maxpool", None)
-    if not isinstance(pool, nn.MaxPool2d) or _tuple(pool.kernel_size, 2) != (3, 3) or _tuple(pool.stride, 2) != (2, 2):
+    if not isinstance(pool, nn.MaxPool2d) or per_dim(pool.kernel_size, 2) != (3, 3) or per_dim(pool.stride, 2) != (2, 2):
         raise ConversionError(
             f"paper_stem_pool=True needs a ResNet-style 3×3/stride-2 max pooling at model.maxpool; "
             f"{type(model).__name__} has {pool!r}")
@@ -374,8 +370,8 @@ class _Aligner:
         if len(grid.anchor) != nd:
             raise ConversionError(f"convert(): layer {node.target!r} is {nd}-D but its input has {len(grid.anchor)} "
                                   f"spatial dims; cannot track its sampling grid")
-        kernel, dilation = _tuple(module.kernel_size, nd), _tuple(module.dilation, nd)
-        stride = _tuple(module.stride, nd)
+        kernel, dilation = per_dim(module.kernel_size, nd), per_dim(module.dilation, nd)
+        stride = per_dim(module.stride, nd)
         grid = self._place(module, grid, kernel, dilation, stride, margin)
         if module.blur is not None:
             blur = module.blur
@@ -422,11 +418,11 @@ class _Aligner:
         bound.update(node.kwargs)
         if any(isinstance(v, fx.Node) for k, v in bound.items() if k != "input"):
             raise ConversionError(f"convert(): pooling {node.name!r} has tensor-valued arguments; use constants")
-        kernel = _tuple(bound["kernel_size"], nd)
-        stride = _tuple(bound.get("stride") or bound["kernel_size"], nd)
-        dilation = _tuple(bound.get("dilation", 1), nd)
+        kernel = per_dim(bound["kernel_size"], nd)
+        stride = per_dim(bound.get("stride") or bound["kernel_size"], nd)
+        dilation = per_dim(bound.get("dilation", 1), nd)
         pads = layer_pads(self.border, kernel, dilation, stride, tuple(range(nd)),
-                          tuple((p, p) for p in _tuple(bound.get("padding", 0), nd)))
+                          tuple((p, p) for p in per_dim(bound.get("padding", 0), nd)))
         pool = BorderPool(kind, nd, kernel, stride, dilation, border=self.border, pads=pads)
         name = f"fullconv_pool{self.pools}"
         self.pools += 1

@@ -28,13 +28,12 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
 from .borders import check_border
+from .conv import CONV_FN
 from .padding import border_padding, corner_background, pad_border
 
-_CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 MAX_BLUR_SIZE = 7
 
 
@@ -170,7 +169,7 @@ def _depthwise(x: Tensor, kernel: Tensor, strides: tuple[int, ...]) -> Tensor:
     """Blur every channel of x (B, C, *S) with ``kernel`` (*k) and subsample by ``strides``."""
     channels = x.shape[1]
     weight = kernel.expand((channels, 1) + tuple(kernel.shape))
-    return _CONV_FN[x.dim() - 2](x, weight, None, strides, 0, 1, channels)
+    return CONV_FN[x.dim() - 2](x, weight, None, strides, 0, 1, channels)
 
 
 class BlurPool(nn.Module):

@@ -14,7 +14,7 @@ from torch import Tensor
 from .borders import check_border
 from .padding import border_padding, corner_background, pad_border, pad_constant
 
-_CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
 class _BorderConvMixin:
@@ -83,7 +83,7 @@ class _BorderConvMixin:
         return y if self.blur is None else self.blur(y)
 
     def _border_conv(self, x: Tensor) -> Tensor:
-        conv = _CONV_FN[self._nd]
+        conv = CONV_FN[self._nd]
         if not any(left or right for left, right in self.pads):
             return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         border_pads, other_pads = self._split_pads()
@@ -109,7 +109,7 @@ class _BorderConvMixin:
         """Response of the layer to a map that is ``background`` everywhere: (B, C_out, 1, ...)."""
         summed = self.weight.sum(dim=tuple(range(2, 2 + self._nd)), keepdim=True)
         background = background.expand((background.shape[0], self.in_channels) + (1,) * self._nd)
-        return _CONV_FN[self._nd](background, summed, self.bias, 1, 0, 1, self.groups)
+        return CONV_FN[self._nd](background, summed, self.bias, 1, 0, 1, self.groups)
 
     def _partial_ratio(self, padded_size, device, dtype) -> Tensor:
         """window size / taps inside the image, for every output position: (1, 1, *S')."""
@@ -121,7 +121,7 @@ class _BorderConvMixin:
             ones = torch.ones((1, 1, *unpadded), device=device, dtype=dtype)
             mask = pad_constant(pad_constant(ones, border_pads, 0.0), other_pads, 0.0)
             taps = torch.ones((1, 1, *self.kernel_size), device=device, dtype=dtype)
-            inside = _CONV_FN[self._nd](mask, taps, None, self.stride, 0, self.dilation)
+            inside = CONV_FN[self._nd](mask, taps, None, self.stride, 0, self.dilation)
             cache.clear()
             cache[key] = taps.numel() / inside.clamp(min=1.0)
         return cache[key]

@@ -19,6 +19,11 @@ from .borders import PAD_MODE, check_border
 Pads = tuple[tuple[int, int], ...]
 
 
+def per_dim(value: int | Sequence[int], n: int) -> tuple[int, ...]:
+    """``value`` as one int per spatial dim: a sequence is kept, a number repeated ``n`` times."""
+    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value),) * n
+
+
 def effective_kernel(kernel_size: int, dilation: int = 1) -> int:
     """Extent of a dilated kernel: ``d·(k-1)+1``."""
     return dilation * (kernel_size - 1) + 1

@@ -21,14 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .borders import check_border
-from .padding import border_padding, corner_background, pad_constant
+from .padding import border_padding, corner_background, pad_constant, per_dim
 
 _MAX_FN = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG_FN = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
-
-
-def _as_tuple(value, n: int) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (int(value),) * n
 
 
 class BorderPool(nn.Module):
@@ -56,9 +52,9 @@ class BorderPool(nn.Module):
         if kind not in ("max", "avg"):
             raise ValueError(f"unknown pooling kind {kind!r}; choose 'max' or 'avg'")
         self.kind, self.nd, self.border = kind, nd, check_border(border)
-        self.kernel_size = _as_tuple(kernel_size, nd)
-        self.stride = _as_tuple(stride if stride is not None else kernel_size, nd)
-        self.dilation = _as_tuple(dilation, nd)
+        self.kernel_size = per_dim(kernel_size, nd)
+        self.stride = per_dim(stride if stride is not None else kernel_size, nd)
+        self.dilation = per_dim(dilation, nd)
         if kind == "avg" and any(d != 1 for d in self.dilation):
             raise ValueError("average pooling has no dilation; use dilation=1")
         self.border_dims = tuple(range(nd)) if border_dims is None else tuple(sorted(border_dims))
