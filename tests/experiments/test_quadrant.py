@@ -58,6 +58,19 @@ def test_check_pattern_flags_a_full_exact_off_chance():
     assert check_pattern(summary)[0]
 
 
+def test_check_pattern_wants_scratch_over_pretrained_over_random():
+    def summary(pretrained_128, random_128):
+        rows = [{"arch": "a", "init": "scratch", "border": "same", "frame": 0, "test_acc_mean": 100.0}]
+        for init, at_128 in (("scratch", 100.0), ("pretrained", pretrained_128), ("random", random_128)):
+            rows += [{"arch": "a", "init": init, "border": "same", "frame": frame, "test_acc_mean": value}
+                     for frame, value in ((64, 99.0), (128, at_128))]
+        return rows
+
+    assert check_pattern(summary(pretrained_128=80.0, random_128=55.0))[0]
+    reproduced, detail = check_pattern(summary(pretrained_128=55.0, random_128=80.0))
+    assert not reproduced and "pretrained (77.0) below random (89.5)" in detail
+
+
 def test_bad_configurations_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="multiple of resnet18's total stride 32"):
         check_config(Config(archs=("resnet18",), item=28, canvas=50))

@@ -261,11 +261,14 @@ EXPERIMENT = register(Experiment(
     config_cls=Config,
     presets={
         "paper": {},
+        # Half the paper's geometry and an 8-wide ResNet-18. Every init locates the item up to frame
+        # 64 here; frame 128 is where they part (scratch 100 %, pretrained about 80 %, random
+        # about 55 % over seeds 0-2), so it is measured too. 256 test items: one item is 0.4 points.
         "quick": {
-            "archs": ("resnet18-w8",), "item": 28, "canvas": 60, "frames": (0, 16, 32, 64),
-            "n_train": 64, "n_val": 32, "n_test": 64, "epochs": 3, "head_epochs": 40, "batch_size": 16,
+            "archs": ("resnet18-w8",), "item": 28, "canvas": 60, "frames": (0, 16, 32, 64, 128),
+            "n_train": 128, "n_val": 64, "n_test": 256, "epochs": 3, "head_epochs": 40, "batch_size": 16,
             "optimizer": "adam", "lr": 2e-3, "plateau_patience": 2, "pretrained_on": "fashion-mnist",
-            "pretrain_images": 2000, "pretrain_epochs": 2, "pretrain_margin": 0,
+            "pretrain_images": 10000, "pretrain_epochs": 5, "pretrain_margin": 0,
         },
         "ci": {
             "archs": ("resnet18-w8",), "inits": ("scratch",), "borders": ("same", "full-exact"), "item": 14,
