@@ -6,7 +6,7 @@ import torch
 from fullconv.datasets.fashion_mnist import load_fashion_mnist
 from fullconv.datasets.subsets import ALL
 from fullconv.experiments import get
-from fullconv.experiments.data_efficiency import check_pattern, repeats, Config
+from fullconv.experiments.data_efficiency import Config, check_config, check_pattern, placed, repeats
 from fullconv.experiments.runner import run_experiment
 
 
@@ -68,6 +68,8 @@ def summary(differences: dict[int, float]) -> list[dict]:
     ({50: 4.8, 100: 3.4, ALL: 0.0}, True),      # the paper's pattern
     ({50: 2.0, ALL: 3.0}, False),               # ahead, but more so with more data
     ({50: -1.0, ALL: -2.0}, False),             # behind on little data
+    ({10: 0.75, 50: 0.7, 500: 0.68}, False),    # ahead everywhere by less than seed noise
+    ({10: -1.0, 50: 7.6, 100: 4.4, 500: 1.0}, True),  # one small subset behind, ahead on average
 ])
 def test_check_pattern(differences, reproduced):
     assert check_pattern(summary(differences))[0] is reproduced
@@ -82,3 +84,25 @@ def test_small_subsets_are_repeated_to_reach_min_steps():
 def test_paper_preset_needs_imagenet(tmp_path):
     with pytest.raises(FileNotFoundError, match="needs --data"):
         run_experiment(get("data-efficiency"), preset="paper", out=tmp_path)
+
+
+def test_placed_items_sit_whole_at_a_fixed_seeded_position():
+    items = torch.randint(1, 256, (50, 28, 28), dtype=torch.uint8)
+    pool = placed(items, torch.arange(50), canvas=40, seed=3, split="train")
+    one, many = pool.take(torch.tensor([7])), pool.take(torch.tensor([2, 7, 9]))
+    assert torch.equal(one.x[0], many.x[1])  # the same place in every subset
+    top, left = pool.positions[7].tolist()
+    assert 0 <= top <= 12 and 0 <= left <= 12
+    assert torch.equal(one.x[0, 0, top:top + 28, left:left + 28], items[7].float() / 255)
+    outside = one.x[0, 0].clone()
+    outside[top:top + 28, left:left + 28] = 0
+    assert not outside.any()  # black elsewhere
+    assert len(set(map(tuple, pool.positions.tolist()))) > 25  # positions vary across items
+    again = placed(items, torch.arange(50), canvas=40, seed=3, split="train")
+    assert torch.equal(again.positions, pool.positions)
+    assert not torch.equal(placed(items, torch.arange(50), 40, seed=3, split="test").positions, pool.positions)
+
+
+def test_canvas_smaller_than_the_items_is_a_clear_error():
+    with pytest.raises(ValueError, match="at least its 28 px"):
+        check_config(Config(source="fashion-mnist", arch="small-resnet", canvas=20))

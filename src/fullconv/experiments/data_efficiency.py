@@ -24,6 +24,7 @@ from torch.utils.data import Subset
 
 from ..convert import convert
 from ..datasets.fashion_mnist import load_fashion_mnist
+from ..datasets.shifted import place
 from ..datasets.splits import split_generator, split_seed
 from ..datasets.subsets import ALL, nested_subsets
 from ..layers import check_border
@@ -51,6 +52,7 @@ class Config(ExperimentConfig):
     subset_seed: int = 0              # one draw of subsets for every seed and border
     n_test: int = 0                   # test images (0: the whole test split)
     image_size: int = 224
+    canvas: int = 0                   # fashion-mnist only: > 28 puts each item at a seeded random position on a black canvas this wide
     epochs: int = 90
     min_steps: int = 0                # small subsets are repeated within an epoch to give this many steps
     batch_size: int = 256
@@ -85,13 +87,47 @@ class Source:
     in_channels: int
 
 
+class PlacedItems(torch.utils.data.Dataset):
+    """Items (N, h, w) uint8, each at its own fixed position on a black ``canvas``; built per index, not stored.
+
+    ``positions`` (N, 2) are the (top, left) of each item, drawn once for the whole pool, so an image
+    sits at the same place in every nested subset.
+    """
+
+    def __init__(self, items: torch.Tensor, labels: torch.Tensor, canvas: int, positions: torch.Tensor) -> None:
+        self.items, self.labels, self.canvas, self.positions = items, labels, canvas, positions
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def take(self, indices: torch.Tensor) -> InMemory:
+        """The items at ``indices`` placed on their canvases: x (len(indices), 1, canvas, canvas) in [0, 1]."""
+        top, left = self.positions[indices].unbind(1)
+        return InMemory(place(self.items[indices].float() / 255, self.canvas, top, left), self.labels[indices])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.take(torch.tensor([index]))[0]
+        return x, y
+
+
+def placed(items: torch.Tensor, labels: torch.Tensor, canvas: int, seed: int, split: str) -> PlacedItems:
+    """``items`` at uniformly random positions (seeded by ``seed`` and ``split``) on a ``canvas``-px canvas."""
+    room = canvas - items.shape[-1]
+    positions = torch.randint(0, room + 1, (len(items), 2), generator=split_generator(seed, "canvas", split))
+    return PlacedItems(items, labels, canvas, positions)
+
+
 def fashion_mnist_source(cfg: Config) -> Source:
-    """Fashion-MNIST in memory, x: (N, 1, 28, 28) in [0, 1]; the test split subsampled to ``n_test``."""
+    """Fashion-MNIST, x: (N, 1, 28, 28) in [0, 1], or items placed on ``cfg.canvas``; the test split subsampled to ``n_test``."""
     images, labels = load_fashion_mnist(train=True)
     test_images, test_labels = load_fashion_mnist(train=False)
     if cfg.n_test:
         keep = torch.randperm(len(test_labels), generator=split_generator(cfg.subset_seed, "test"))[:cfg.n_test]
         test_images, test_labels = test_images[keep], test_labels[keep]
+    if cfg.canvas:
+        train = placed(images, labels, cfg.canvas, cfg.subset_seed, "train")
+        test = placed(test_images, test_labels, cfg.canvas, cfg.subset_seed, "test").take(torch.arange(len(test_labels)))
+        return Source(train, train, labels, test, 10, 1)
     train = InMemory(images[:, None].float() / 255, labels)
     return Source(train, train, labels, InMemory(test_images[:, None].float() / 255, test_labels), 10, 1)
 
@@ -132,6 +168,8 @@ def subset(data, indices: torch.Tensor):
     """``data`` restricted to ``indices``: indexed tensors for InMemory, a Subset otherwise."""
     if isinstance(data, InMemory):
         return InMemory(data.x[indices], data.y[indices])
+    if isinstance(data, PlacedItems):
+        return data.take(indices)
     return Subset(data, indices.tolist())
 
 
@@ -166,6 +204,9 @@ def check_config(cfg: Config) -> None:
         check_border(border)
     if "same" not in cfg.borders:
         raise ValueError("borders must include 'same': results are differences to it")
+    if cfg.canvas and (cfg.source != "fashion-mnist" or cfg.canvas < 28):
+        raise ValueError(f"canvas={cfg.canvas}: a canvas is for source fashion-mnist and must be at least its "
+                         f"28 px; use canvas=0 for the plain images")
 
 
 def run(cfg: Config, ctx: RunContext) -> list[dict]:
@@ -202,15 +243,21 @@ def differences(summary: list[dict]) -> dict[str, dict[int, float]]:
 
 
 def check_pattern(summary: list[dict]) -> tuple[bool, str]:
-    """Reproduced when ``full`` is ahead of ``same`` on the smallest subset by more than on the largest."""
+    """Reproduced when ``full`` is ahead of ``same`` on the smaller subsets and by more than on the largest.
+
+    "Ahead" is by at least 1 point on average over every subset but the largest (the paper: 3.2
+    over 50-500 per class), so that differences within seed noise do not count.
+    """
     full = differences(summary).get("full")
     if not full or len(full) < 2:
         return False, "needs same and full on at least two subset sizes"
     sizes = sorted(full, key=lambda n: math.inf if n == ALL else n)
-    smallest, largest = full[sizes[0]], full[sizes[-1]]
-    detail = (f"full - same: {smallest:+.2f} points at {sizes[0]} per class, {largest:+.2f} at "
-              f"{'all' if sizes[-1] == ALL else sizes[-1]} (paper: +4.8 at 50, 0.0 on the full set)")
-    return smallest > 0 and smallest > largest, detail
+    small = sum(full[n] for n in sizes[:-1]) / len(sizes[:-1])
+    largest = full[sizes[-1]]
+    steps = ", ".join(f"{full[n]:+.1f} at {'all' if n == ALL else n}" for n in sizes)
+    detail = (f"full - same: {steps} per class; {small:+.2f} on average below the largest "
+              f"(paper: +4.8 at 50, +3.4 at 100, +3.2 at 250, +1.3 at 500, 0.0 on the full set)")
+    return small >= 1.0 and small > largest, detail
 
 
 EXPERIMENT = register(Experiment(
@@ -221,9 +268,11 @@ EXPERIMENT = register(Experiment(
     presets={
         "paper": {},
         "quick": {
+            # 250 steps at least: with 80 (4 epochs) every model was still learning and full trailed
+            # same by about 2 points at every size; trained this long they are within 1.5 points.
             "seeds": 3, "source": "fashion-mnist", "arch": "small-resnet", "width": 8, "stages": 3, "stem_stride": 2,
             "borders": ("same", "full", "full-exact"), "per_class": (10, 25, 50, 100, 500), "val_per_class": 20,
-            "n_test": 2000, "epochs": 4, "min_steps": 80, "batch_size": 64, "optimizer": "adam", "lr": 3e-3,
+            "n_test": 2000, "epochs": 10, "min_steps": 250, "batch_size": 64, "optimizer": "adam", "lr": 3e-3,
             "weight_decay": 0.0, "schedule": "cosine", "num_workers": 0,
         },
         "ci": {
