@@ -6,7 +6,8 @@ import torch
 from fullconv.datasets.fashion_mnist import load_fashion_mnist
 from fullconv.datasets.subsets import ALL
 from fullconv.experiments import get
-from fullconv.experiments.data_efficiency import Config, check_config, check_pattern, placed, repeats
+from fullconv.datasets.shifted import placed
+from fullconv.experiments.data_efficiency import Config, check_config, check_pattern, repeats
 from fullconv.experiments.runner import run_experiment
 
 
@@ -89,12 +90,13 @@ def test_paper_preset_needs_imagenet(tmp_path):
 def test_placed_items_sit_whole_at_a_fixed_seeded_position():
     items = torch.randint(1, 256, (50, 28, 28), dtype=torch.uint8)
     pool = placed(items, torch.arange(50), canvas=40, seed=3, split="train")
-    one, many = pool.take(torch.tensor([7])), pool.take(torch.tensor([2, 7, 9]))
-    assert torch.equal(one.x[0], many.x[1])  # the same place in every subset
+    (one, _), (many, labels) = pool.take(torch.tensor([7])), pool.take(torch.tensor([2, 7, 9]))
+    assert torch.equal(one[0], many[1]) and labels.tolist() == [2, 7, 9]  # the same place in every subset
+    assert torch.equal(pool[7][0], one[0])
     top, left = pool.positions[7].tolist()
     assert 0 <= top <= 12 and 0 <= left <= 12
-    assert torch.equal(one.x[0, 0, top:top + 28, left:left + 28], items[7].float() / 255)
-    outside = one.x[0, 0].clone()
+    assert torch.equal(one[0, 0, top:top + 28, left:left + 28], items[7].float() / 255)
+    outside = one[0, 0].clone()
     outside[top:top + 28, left:left + 28] = 0
     assert not outside.any()  # black elsewhere
     assert len(set(map(tuple, pool.positions.tolist()))) > 25  # positions vary across items

@@ -1,4 +1,5 @@
-"""Fashion-MNIST items on a black canvas, for image-shift tests that never push content out of view.
+"""Fashion-MNIST items on a black canvas: for image-shift tests that never push content out of view,
+and (``placed``) at a seeded random position per item.
 
 Items are resized to ``item`` pixels (28: Fashion-MNIST's own size; 14 makes a CPU run 4× cheaper).
 A network sees ``crop × crop`` inputs with ``crop = item + max_shift``. Training and validation
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from .fashion_mnist import load_fashion_mnist
 from .splits import disjoint_indices, split_generator
@@ -61,6 +63,36 @@ def place(items: Tensor, size: int, top: Tensor, left: Tensor) -> Tensor:
     for i, (item, t, l) in enumerate(zip(items, top.tolist(), left.tolist())):
         canvas[i, 0, t:t + h, l:l + w] = item
     return canvas
+
+
+class PlacedItems(Dataset):
+    """Items (N, h, w) uint8 with labels (N,), each at its own fixed position on a black ``canvas``.
+
+    Canvases are built when asked for, never stored. ``positions`` (N, 2) hold each item's (top,
+    left), drawn once for the whole pool, so an image sits at the same place in every subset.
+    """
+
+    def __init__(self, items: Tensor, labels: Tensor, canvas: int, positions: Tensor) -> None:
+        self.items, self.labels, self.canvas, self.positions = items, labels, canvas, positions
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def take(self, indices: Tensor) -> tuple[Tensor, Tensor]:
+        """The items at ``indices`` on their canvases: x (len(indices), 1, canvas, canvas) in [0, 1], y (len(indices),)."""
+        top, left = self.positions[indices].unbind(1)
+        return place(self.items[indices].float() / 255, self.canvas, top, left), self.labels[indices]
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        x, y = self.take(torch.tensor([index]))
+        return x[0], y[0]
+
+
+def placed(items: Tensor, labels: Tensor, canvas: int, seed: int, split: str) -> PlacedItems:
+    """``items`` at uniformly random positions (seeded by ``seed`` and ``split``) on a ``canvas``-px canvas."""
+    room = canvas - items.shape[-1]
+    positions = torch.randint(0, room + 1, (len(items), 2), generator=split_generator(seed, "canvas", split))
+    return PlacedItems(items, labels, canvas, positions)
 
 
 def resize_items(items: Tensor, side: int) -> Tensor:

@@ -24,7 +24,7 @@ from torch.utils.data import Subset
 
 from ..convert import convert
 from ..datasets.fashion_mnist import load_fashion_mnist
-from ..datasets.shifted import place
+from ..datasets.shifted import PlacedItems, placed
 from ..datasets.splits import split_generator, split_seed
 from ..datasets.subsets import ALL, nested_subsets
 from ..layers import check_border
@@ -87,36 +87,6 @@ class Source:
     in_channels: int
 
 
-class PlacedItems(torch.utils.data.Dataset):
-    """Items (N, h, w) uint8, each at its own fixed position on a black ``canvas``; built per index, not stored.
-
-    ``positions`` (N, 2) are the (top, left) of each item, drawn once for the whole pool, so an image
-    sits at the same place in every nested subset.
-    """
-
-    def __init__(self, items: torch.Tensor, labels: torch.Tensor, canvas: int, positions: torch.Tensor) -> None:
-        self.items, self.labels, self.canvas, self.positions = items, labels, canvas, positions
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def take(self, indices: torch.Tensor) -> InMemory:
-        """The items at ``indices`` placed on their canvases: x (len(indices), 1, canvas, canvas) in [0, 1]."""
-        top, left = self.positions[indices].unbind(1)
-        return InMemory(place(self.items[indices].float() / 255, self.canvas, top, left), self.labels[indices])
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.take(torch.tensor([index]))[0]
-        return x, y
-
-
-def placed(items: torch.Tensor, labels: torch.Tensor, canvas: int, seed: int, split: str) -> PlacedItems:
-    """``items`` at uniformly random positions (seeded by ``seed`` and ``split``) on a ``canvas``-px canvas."""
-    room = canvas - items.shape[-1]
-    positions = torch.randint(0, room + 1, (len(items), 2), generator=split_generator(seed, "canvas", split))
-    return PlacedItems(items, labels, canvas, positions)
-
-
 def fashion_mnist_source(cfg: Config) -> Source:
     """Fashion-MNIST, x: (N, 1, 28, 28) in [0, 1], or items placed on ``cfg.canvas``; the test split subsampled to ``n_test``."""
     images, labels = load_fashion_mnist(train=True)
@@ -126,8 +96,8 @@ def fashion_mnist_source(cfg: Config) -> Source:
         test_images, test_labels = test_images[keep], test_labels[keep]
     if cfg.canvas:
         train = placed(images, labels, cfg.canvas, cfg.subset_seed, "train")
-        test = placed(test_images, test_labels, cfg.canvas, cfg.subset_seed, "test").take(torch.arange(len(test_labels)))
-        return Source(train, train, labels, test, 10, 1)
+        test = placed(test_images, test_labels, cfg.canvas, cfg.subset_seed, "test")
+        return Source(train, train, labels, InMemory(*test.take(torch.arange(len(test)))), 10, 1)
     train = InMemory(images[:, None].float() / 255, labels)
     return Source(train, train, labels, InMemory(test_images[:, None].float() / 255, test_labels), 10, 1)
 
@@ -169,7 +139,7 @@ def subset(data, indices: torch.Tensor):
     if isinstance(data, InMemory):
         return InMemory(data.x[indices], data.y[indices])
     if isinstance(data, PlacedItems):
-        return data.take(indices)
+        return InMemory(*data.take(indices))
     return Subset(data, indices.tolist())
 
 
