@@ -42,7 +42,7 @@ def test_box_geometry(splits):
     for channel in (0, 1):
         assert torch.equal(x[:, channel].sum(dim=(1, 2)), torch.full((len(x),), 16.0))  # one whole 4×4 box
     layouts = split_layouts(SPEC, 0, "train")
-    label, left, right, jitter = layouts[:, 0], layouts[:, 1], layouts[:, 2], layouts[:, 3:]
+    left, right, jitter = layouts[:, 1], layouts[:, 2], layouts[:, 3:]
     assert left.min() == 0 and left.max() == 9
     assert (right >= left + 5).all() and right.max() <= 27
     assert jitter.min() == -4 and jitter.max() == 3

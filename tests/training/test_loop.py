@@ -1,5 +1,4 @@
 """fit/evaluate: determinism, stacked members, frozen backbones, early stopping and reduce-on-plateau."""
-import math
 
 import pytest
 import torch
