@@ -1,0 +1,104 @@
+"""Models by name for ``fullconv probe``: torchvision names, ``timm:NAME``, ``module:factory``, saved models."""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+MODEL_FORMS = "a torchvision name (resnet50), timm:NAME, module:factory, or a file saved with torch.save(model)"
+
+
+def load_model(spec: str) -> nn.Module:
+    """The model named by ``spec`` with freshly initialised weights (nothing is downloaded).
+
+    Raises:
+        ValueError: an unknown name, a factory that does not exist or returns no ``nn.Module``.
+    """
+    path = Path(spec).expanduser()
+    if path.is_file():
+        try:
+            model = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as error:  # pickle raises many types
+            raise ValueError(f"cannot read a model from {path}: {_first_line(error)}; "
+                             f"save the whole model with torch.save(model, PATH)") from None
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"{path} holds a {type(model).__name__}, not a model; pass a state_dict as --weights "
+                             f"and the architecture as MODEL")
+        return model
+    if spec.startswith("timm:"):
+        try:
+            import timm
+        except ModuleNotFoundError:
+            raise ValueError(f"model {spec!r} needs timm; install it with 'pip install timm'") from None
+        name = spec[len("timm:"):]
+        if name not in timm.list_models():
+            raise ValueError(f"unknown timm model {name!r}; see timm.list_models() for the names")
+        return timm.create_model(name, pretrained=False)
+    if ":" in spec:
+        return _from_factory(spec)
+    import torchvision
+
+    if spec not in torchvision.models.list_models():
+        raise ValueError(f"unknown model {spec!r}; give {MODEL_FORMS}")
+    return torchvision.models.get_model(spec, weights=None)
+
+
+def _from_factory(spec: str) -> nn.Module:
+    module_name, _, factory_name = spec.partition(":")
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # a user's own module next to where they run the command
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise ValueError(f"cannot import module {module_name!r} of model {spec!r} ({_first_line(error)}); "
+                         f"give {MODEL_FORMS}") from None
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        raise ValueError(f"module {module_name!r} has no callable {factory_name!r}; give module:factory")
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{spec} returned a {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def load_weights(model: nn.Module, path: Path | str, name: str) -> nn.Module:
+    """Load a state_dict file into ``model`` (strict); a file for another architecture is a ValueError."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} not found; pass a state_dict saved with torch.save")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"cannot read weights {path}: {_first_line(error)}; pass a state_dict file") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ValueError(f"weights {path} hold a {type(state).__name__}, not a state_dict")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or mismatched:
+        parts = [f"{len(v)} {what} (e.g. {v[0]})" for what, v in
+                 (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched)) if v]
+        raise ValueError(f"weights {path} do not fit {name}: {', '.join(parts)}; pass weights of this architecture")
+    model.load_state_dict(state)
+    return model
+
+
+def file_digest(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
