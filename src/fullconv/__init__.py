@@ -5,4 +5,15 @@ from . import metrics
 
 __version__ = "0.1.0"
 
-__all__ = ["BORDERS", "ConversionError", "check_border", "convert", "metrics", "__version__"]
+__all__ = ["BORDERS", "ConversionError", "ProbeConfig", "ProbeResult", "check_border", "convert", "metrics", "probe",
+           "__version__"]
+
+_PROBING = ("probe", "ProbeConfig", "ProbeResult")
+
+
+def __getattr__(name: str):
+    # imported on first use: users of convert() alone need none of the probe's data readers
+    if name in _PROBING:
+        from . import probing
+        return getattr(probing, name)
+    raise AttributeError(f"module 'fullconv' has no attribute {name!r}")

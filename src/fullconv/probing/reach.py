@@ -54,13 +54,18 @@ class Taint:
 
 @dataclass(frozen=True)
 class LayerReach:
-    """One spatial layer: its qualified name, type, output size, stride and reached fraction."""
+    """One spatial layer: its qualified name, type, output size, stride and reached fraction.
+
+    ``prefix``/``suffix``: per spatial dim, how many leading/trailing rows (columns) reach the padding.
+    """
 
     name: str
     kind: str
     size: tuple[int, ...]
     stride: tuple[int, ...]
     fraction: float
+    prefix: tuple[int, ...]
+    suffix: tuple[int, ...]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,7 +179,8 @@ class _ReachInterpreter(fx.Interpreter):
         result = window_taint(taint, out, kernel, dilation, stride, left)
         if getattr(module, "blur", None) is not None:
             raise ConversionError("border reach: blur-pool layers are not supported; probe without blurpool")
-        self.layers.append(LayerReach(name, type(module).__name__, out, result.stride, result.fraction))
+        self.layers.append(LayerReach(name, type(module).__name__, out, result.stride, result.fraction,
+                                      result.prefix, result.suffix))
         return result
 
     def _align(self, node: fx.Node, value):

@@ -1,4 +1,4 @@
-"""``fullconv.probe``: how much a CNN exploits absolute position, and what a border variant changes.
+"""``fullconv.probing``: how much a CNN exploits absolute position, and what a border variant changes.
 
     >>> import torchvision, fullconv
     >>> result = fullconv.probe(torchvision.models.resnet18(), out="probe-resnet18")  # doctest: +SKIP
