@@ -1,4 +1,4 @@
-"""Command line: ``fullconv list | run | reproduce | pretrain``. Parsing and dispatch only.
+"""Command line: ``fullconv list | run | reproduce | pretrain | probe``. Parsing and dispatch only.
 
 Errors of input (unknown experiment or preset, bad ``--set``, a folder holding other results, a
 missing data set) are one line ``fullconv: error: ...`` on stderr and exit code 2; results computed
@@ -62,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     reproduce.add_argument("--redo", action="store_true", help="rerun experiments that already have results")
     reproduce.add_argument("--only", help="comma list of experiments to run (the report shows every result in OUT)")
+
+    probe = commands.add_parser("probe", help="how much a CNN exploits absolute position, and what a border "
+                                "variant changes (probe.json, figures, probe.html)")
+    probe.add_argument("model", help="a torchvision name (resnet50), timm:NAME, module:factory, or a saved model file")
+    probe.add_argument("--weights", type=Path, help="state_dict file for MODEL")
+    probe.add_argument("--data", default="fashion-mnist", help="fashion-mnist (default) or folder:PATH of images")
+    probe.add_argument("--border", default="full-exact", help="variant to convert to (default: full-exact)")
+    probe.add_argument("--out", type=Path, help="output folder (default: runs/probe/MODEL); holds the feature cache")
+    probe.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    probe.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a probe setting (fullconv.probing.ProbeConfig), e.g. frames=0,16,32")
 
     commands.add_parser("pretrain", help="train a backbone for init=pretrained (see `fullconv pretrain -h`)",
                         add_help=False)
@@ -146,6 +157,27 @@ def _has_results(path: Path, preset: str) -> bool:
         return False
 
 
+def _probe(args: argparse.Namespace) -> int:
+    from .convert import ConversionError
+    from .experiments.config import parse_sets
+    from .probing import ProbeConfig, load_model, load_weights, probe
+
+    name = Path(args.model).stem if Path(args.model).is_file() else args.model.replace("timm:", "")
+    config = ProbeConfig(**parse_sets(ProbeConfig, args.sets))
+    model = load_model(args.model)
+    if args.weights is not None:
+        load_weights(model, args.weights, name)
+    out = args.out if args.out is not None else Path("runs") / "probe" / name.replace(":", "-").replace("/", "-")
+    start = time.perf_counter()
+    try:
+        result = probe(model, args.data, border=args.border, name=name, out=out, config=config, device=args.device)
+    except ConversionError as error:
+        raise CliError(str(error)) from None
+    result.save(out)
+    print(f"{result.verdict} ({time.perf_counter() - start:.0f} s; {out / 'probe.html'})")
+    return 0
+
+
 def _pretrain(argv: Sequence[str]) -> int:
     try:
         module = importlib.import_module("fullconv.experiments.pretrain")
@@ -168,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list()
         if args.command == "run":
             return _run(args)
+        if args.command == "probe":
+            return _probe(args)
         return _reproduce(args)
     except (CliError, ValueError, FileNotFoundError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
