@@ -94,6 +94,12 @@ def _fmt(value) -> str:
     return html.escape(str(value))
 
 
+def _stride_multiple(shift: dict) -> str:
+    if shift["zero_at_stride_multiples"]:
+        return f"0 (rounding: {_fmt(shift['stride_multiple_max'])})"
+    return _fmt(shift["stride_multiple_max"])
+
+
 def _table(result: "ProbeResult") -> str:
     rows = []
     for variant in result.reach:
@@ -104,7 +110,7 @@ def _table(result: "ProbeResult") -> str:
         rows.append(
             f"<tr><th>{html.escape(_label(result, variant))}</th>"
             f"<td>{_fmt(100 * reach[-1]['fraction'] if reach else None)} %</td>"
-            f"<td>{_fmt(shift['stride_multiple_max'])}</td><td>{_fmt(shift['between_mean'])}</td>"
+            f"<td>{_stride_multiple(shift)}</td><td>{_fmt(shift['between_mean'])}</td>"
             f"<td>{'never' if largest is None else f'{largest} px'}</td>"
             f"<td>{' / '.join(_fmt(100 * r['accuracy']) for r in decoding['frames'])}</td></tr>")
     frames = ", ".join(str(f) for f in result.config["frames"])

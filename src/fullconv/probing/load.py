@@ -1,7 +1,6 @@
 """Models by name for ``fullconv probe``: torchvision names, ``timm:NAME``, ``module:factory``, saved models."""
 from __future__ import annotations
 
-import hashlib
 import importlib
 import sys
 from pathlib import Path
@@ -89,14 +88,6 @@ def load_weights(model: nn.Module, path: Path | str, name: str) -> nn.Module:
         raise ValueError(f"weights {path} do not fit {name}: {', '.join(parts)}; pass weights of this architecture")
     model.load_state_dict(state)
     return model
-
-
-def file_digest(path: Path | str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _first_line(error: BaseException) -> str:

@@ -154,7 +154,7 @@ class _ReachInterpreter(fx.Interpreter):
             return self._align(node, value)
         if isinstance(value, tuple) and node.op == "call_function":
             return None
-        if node.op == "call_function" and isinstance(node.args[0], fx.Node) and \
+        if node.op == "call_function" and node.args and isinstance(node.args[0], fx.Node) and \
                 isinstance(self.taint.get(node.args[0]), tuple):
             return self.taint[node.args[0]][node.args[1]]  # getitem of align's output
         size = self._spatial(value)
