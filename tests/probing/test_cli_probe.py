@@ -23,7 +23,6 @@ SETS = ["--set", "item=8", "--set", "train_items=4", "--set", "test_items=4", "-
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "probe_user_net.py").write_text(FACTORY)
     images = tmp_path / "images"
     images.mkdir()
@@ -46,6 +45,11 @@ def _error(capsys) -> str:
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fullconv: error: ")
     return lines[0]
+
+
+def test_factory_that_does_not_exist_is_one_line(project, capsys):
+    assert main(["probe", "probe_user_net:missing", "--out", "card"]) == 2
+    assert "has no callable 'missing'" in _error(capsys)
 
 
 def test_unknown_model_is_one_line(project, capsys):

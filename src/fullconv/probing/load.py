@@ -48,13 +48,15 @@ def load_model(spec: str) -> nn.Module:
 
 def _from_factory(spec: str) -> nn.Module:
     module_name, _, factory_name = spec.partition(":")
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))  # a user's own module next to where they run the command
+    here = str(Path.cwd())
+    sys.path.insert(0, here)  # a user's own module next to where they run the command
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         raise ValueError(f"cannot import module {module_name!r} of model {spec!r} ({_first_line(error)}); "
                          f"give {MODEL_FORMS}") from None
+    finally:
+        sys.path.remove(here)
     factory = getattr(module, factory_name, None)
     if not callable(factory):
         raise ValueError(f"module {module_name!r} has no callable {factory_name!r}; give module:factory")
