@@ -107,3 +107,56 @@ def test_check_pattern_and_paper_lookup():
 def test_paper_preset_needs_data():
     with pytest.raises(ValueError, match="pass --data PATH"):
         get("action").run(get("action").config_cls(), type("Ctx", (), {"data": None})())
+
+
+def test_paper_preset_is_the_papers_protocol():
+    """Kayhan & van Gemert's action_recognition code (opts.py, README commands, resnet_fconv_tem.py)."""
+    from fullconv.experiments.action import build_model, train_config
+    from fullconv.experiments.runner import build_config
+
+    cfg = build_config(get("action"), "paper")
+    assert cfg.datasets == ("ucf101", "hmdb51") and cfg.depths == (18, 34, 50) and cfg.fold == 1
+    assert (cfg.frames, cfg.size, cfg.train_crop, cfg.flip) == (16, 112, "corner", True)
+    assert (cfg.stem, cfg.full_time_stride, cfg.linear_init, cfg.head, cfg.width) == ("hara", 2, "default", "gap", 64)
+    tc = train_config(cfg)
+    assert (tc.optimizer, tc.lr, tc.momentum, tc.dampening, tc.weight_decay) == ("sgd", 0.1, 0.9, 0.9, 1e-3)
+    assert (tc.schedule, tc.plateau_patience, tc.batch_size, tc.epochs) == ("plateau", 10, 32, 200)
+    same = build_model(cfg, "ucf101", 18, "same", "spacetime", 0, 101, 3)
+    full_st = build_model(cfg, "ucf101", 18, "full", "spacetime", 0, 101, 3)
+    full_s = build_model(cfg, "ucf101", 18, "full", "spatial", 0, 101, 3)
+    assert same.stem[0].kernel_size == (7, 7, 7) and same.stem[0].stride == (1, 2, 2)
+    assert isinstance(same.stem[3], nn.MaxPool3d) and same.layer2[0].downsample[0].kernel_size == (1, 1, 1)
+    assert full_st.stem[0].stride == (2, 2, 2) and full_s.stem[0].stride == (1, 2, 2)
+    # Every variant of a seed starts from the same weights (the time stride leaves shapes alone).
+    torch.testing.assert_close(full_st.stem[0].weight, same.stem[0].weight)
+    bound = 1 / 512 ** 0.5
+    weight = same.fc.weight.detach()
+    assert weight.abs().max() <= bound and float(weight.std()) == pytest.approx(bound / 3 ** 0.5, rel=0.05)
+
+
+def test_clip_transform_multi_scale_corner_crops():
+    from fullconv.datasets.video import CORNER_SCALES, ClipTransform
+
+    frames = torch.randint(0, 256, (4, 3, 128, 171), dtype=torch.uint8)
+    transform = ClipTransform(train=True, crop="corner", flip=False)
+    torch.manual_seed(0)
+    clips = [transform(frames) for _ in range(20)]
+    assert all(c.shape == (3, 4, 112, 112) for c in clips)
+    assert len({c.sum().item() for c in clips}) > 3  # several scales / corners were drawn
+    assert CORNER_SCALES[0] == 1.0 and CORNER_SCALES[-1] == pytest.approx(0.5, rel=1e-6)
+    with pytest.raises(ValueError, match="unknown clip crop"):
+        ClipTransform(train=True, crop="five")
+
+
+def test_quick_preset_crops_without_flips_and_compares_same_with_full_over_space_and_time():
+    from fullconv.datasets.augment import RandomCrops
+    from fullconv.experiments.action import make_data
+    from fullconv.experiments.runner import build_config
+
+    cfg = build_config(get("action"), "quick")
+    assert cfg.variants == ("same:spacetime", "full:spacetime") and cfg.val_clips >= 600 and not cfg.flip
+    assert cfg.noise <= 0.05 and cfg.head == "bnneck" and cfg.full_time_stride == 2
+    small = build_config(get("action"), "quick", ["train_clips=12", "val_clips=6"])
+    train, val, classes, channels = make_data(small, "moving", None, 0)
+    assert isinstance(train, RandomCrops) and not train.flip and train[0][0].shape == (1, 16, 32, 32)
+    assert val.x.shape[1:] == (1, 16, 32, 32) and classes == 6 and channels == 1

@@ -53,3 +53,25 @@ def test_unit_caches_its_rows(tmp_path):
     assert calls == [tmp_path / "units" / "same" / "seed0"]
     with pytest.raises(ValueError, match="unit key"):
         ctx.unit("../escape", unit)
+
+
+def test_effects_give_the_verdict_and_keep_reproduced_boolean():
+    from fullconv.experiments.stats import by_seed, paired_effect
+
+    def effects(rows):
+        same = by_seed(rows, "acc", border="same")
+        return [paired_effect("acc", "full − same", by_seed(rows, "acc", border="full"), same),
+                paired_effect("acc", "valid − same", by_seed(rows, "acc", border="valid"), same)]  # no rows: None
+
+    experiment = Experiment(name="e", summary="", config_cls=ExperimentConfig, presets={"paper": {}}, run=len,
+                            metrics=("acc",), effects=effects)
+    rows = [{"border": b, "seed": s, "acc": a + (1.0 + 0.1 * s if b == "full" else 0.0)}
+            for s, a in enumerate([70.0, 75.0, 72.0]) for b in ("same", "full")]
+    pattern = build_results(experiment, "quick", {}, rows, "cpu", 0.0)["pattern"]
+    assert pattern["verdict"] == "reproduced" and pattern["reproduced"] is True
+    [effect] = pattern["effects"]
+    assert effect["n_seeds"] == 3 and effect["mean_diff"] == pytest.approx(1.1) and effect["ci95"][0] > 0
+    # Full behind same on every seed: contradicted, and reproduced is False.
+    flipped = [{**r, "acc": -r["acc"]} for r in rows]
+    pattern = build_results(experiment, "quick", {}, flipped, "cpu", 0.0)["pattern"]
+    assert pattern["verdict"] == "contradicted" and pattern["reproduced"] is False

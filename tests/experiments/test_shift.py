@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from fullconv.experiments import get
 from fullconv.experiments.runner import build_config, run_experiment
@@ -74,3 +75,48 @@ def test_bad_config_and_missing_data(tmp_path):
         run_experiment("shift", preset="paper", out=tmp_path, device="cpu", sets=["archs=resnet18"])
     with pytest.raises(FileNotFoundError, match="train not found"):
         run_experiment("shift", preset="paper", out=tmp_path / "b", device="cpu", data=str(tmp_path))
+
+
+def test_paper_preset_is_the_papers_protocol():
+    """Every field of Kayhan & van Gemert's Exp3_image_shifts/main.py and resnet_fconv.py."""
+    cfg = build_config(get("shift"), "paper")
+    assert cfg.archs == ("resnet18", "resnet34", "resnet50", "resnet101") and cfg.num_classes == 200
+    assert (cfg.dataset, cfg.crop, cfg.protocol, cfg.max_shift) == ("imagefolder", 224, "paper", 64)
+    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay) == (90, 256, 0.1, 0.9, 1e-4)
+    assert (cfg.schedule, cfg.step_size) == ("step", 30)
+    assert cfg.consistency_pairs == 5 and cfg.blur_size == 3 and cfg.head == "gap" and cfg.paper_stem_pool
+    assert build_config(get("shift"), "paper", ["protocol=zhang"]).max_shift == 32
+    with pytest.raises(ValueError, match="protocol 'zhang' measures offsets 0..32"):
+        build_config(get("shift"), "paper", ["protocol=zhang", "max_shift=64"])
+
+
+def test_paper_models_transforms_and_offsets(tmp_path):
+    """Full variants pool 2×2/2 after the stem, BlurPool blurs [1, 2, 1]; tests Resize 288 → CenterCrop 288."""
+    import torch.nn as nn
+    from PIL import Image
+    from torchvision import transforms as T
+
+    from fullconv.experiments.shift import build_model, load_data, train_config
+    from fullconv.layers.blurpool import BlurPool
+
+    cfg = build_config(get("shift"), "paper", ["num_classes=2"])
+    full = build_model(cfg, "resnet18", "full", True, 0, 3)
+    plain_full = build_model(cfg, "resnet18", "full", False, 0, 3)
+    assert (plain_full.maxpool.kernel_size, plain_full.maxpool.stride) == ((2, 2), (2, 2))
+    same = build_model(cfg, "resnet18", "same", False, 0, 3).maxpool
+    assert isinstance(same, nn.MaxPool2d) and same.kernel_size == 3
+    blur = next(m for m in full.modules() if isinstance(m, BlurPool))
+    taps = torch.tensor([1.0, 2.0, 1.0])
+    torch.testing.assert_close(blur.filter, torch.outer(taps, taps) / 16)
+    for split in ("train", "val"):
+        for label in ("a", "b"):
+            (tmp_path / split / label).mkdir(parents=True)
+            Image.new("RGB", (300, 320)).save(tmp_path / split / label / "x.png")
+    data = load_data(cfg, str(tmp_path))
+    test, val, train = data.test.transform.transforms, data.val.transform.transforms, data.train.transform.transforms
+    assert (test[0].size, test[1].size) == (288, (288, 288)) and (val[0].size, val[1].size) == (288, (224, 224))
+    assert isinstance(train[0], T.RandomResizedCrop) and train[0].size == (224, 224)
+    assert isinstance(train[1], T.RandomHorizontalFlip)
+    assert data.test[0][0].shape == (3, 288, 288)
+    tc = train_config(cfg, 1)
+    assert (tc.schedule, tc.step_size, tc.gamma, tc.lr, tc.dampening) == ("step", 30, 0.1, 0.1, 0.0)

@@ -79,3 +79,35 @@ def test_bad_arguments():
         resnet3d(20, 10)
     with pytest.raises(ValueError, match="width"):
         resnet3d(18, 10, width=0)
+
+
+def test_hara_layout_is_the_papers_network():
+    """Hara et al.'s 3-D ResNet-18: 7×7×7 stem, stride (1, 2, 2), padding 3; 3×3×3/2 max pool; 1×1×1 shortcuts (B)."""
+    model = resnet3d(18, 101, stem="hara", linear_init="default")
+    conv, pool = model.stem[0], model.stem[3]
+    assert (conv.kernel_size, conv.stride, conv.padding) == ((7, 7, 7), (1, 2, 2), (3, 3, 3))
+    assert isinstance(pool, nn.MaxPool3d) and (pool.kernel_size, pool.stride, pool.padding) == (3, 2, 1)
+    shortcut = model.layer2[0].downsample
+    assert shortcut[0].kernel_size == (1, 1, 1) and shortcut[0].stride == (2, 2, 2)
+    assert isinstance(shortcut[1], nn.BatchNorm3d)
+    # Total stride 16 in time (pool and three stages), 32 in space; the stem time stride doubles time's.
+    x = torch.zeros(1, 3, 16, 112, 112)
+    features = nn.Sequential(model.stem, model.layer1, model.layer2, model.layer3, model.layer4)
+    assert features(x).shape == (1, 512, 1, 4, 4)
+    strided = resnet3d(18, 101, stem="hara", stem_time_stride=2)
+    assert strided.stem[0].stride == (2, 2, 2)
+    x = torch.zeros(1, 3, 64, 64, 64)
+    deep = nn.Sequential(strided.stem, strided.layer1, strided.layer2, strided.layer3, strided.layer4)
+    assert deep(x).shape[2:] == (2, 2, 2)
+
+
+def test_linear_init_default_keeps_pytorch_init():
+    """``default``: PyTorch's nn.Linear init (uniform ±1/sqrt(fan_in)); ``small``: N(0, 0.01)."""
+    torch.manual_seed(0)
+    default = resnet3d(10, 50, width=64, stem="hara", linear_init="default").fc.weight.detach()
+    small = resnet3d(10, 50, width=64, stem="hara").fc.weight.detach()
+    bound = 1 / 512 ** 0.5
+    assert default.abs().max() <= bound and default.std() > 0.5 * bound / 3 ** 0.5
+    assert float(small.std()) == pytest.approx(0.01, rel=0.1)
+    with pytest.raises(ValueError, match="unknown 3D ResNet stem"):
+        resnet3d(10, 5, stem="c3d")

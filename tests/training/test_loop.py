@@ -164,3 +164,25 @@ def test_dataset_and_in_memory_data_train_the_same_weights(tmp_path):
         torch.manual_seed(0)
         runs.append(fit(_mlp(), tr, va, cfg, run_dir=tmp_path / str(i), device="cpu", seed=1, progress=False))
     assert _history(runs[0]) == _history(runs[1])
+
+
+def test_sgd_dampening_follows_the_momentum_formula():
+    """Two SGD steps on a linear loss: buffer b1 = g, b2 = m·b1 + (1 - d)·g (PyTorch's first step is undampened)."""
+    from fullconv.training.loop import make_optimizer
+
+    weight = nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    grad = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    lr, momentum, dampening = 0.1, 0.9, 0.9
+    optimizer = make_optimizer([weight], TrainConfig(epochs=1, batch_size=1, lr=lr, momentum=momentum,
+                                                     dampening=dampening))
+    for _ in range(2):
+        optimizer.zero_grad()
+        (weight * grad).sum().backward()
+        optimizer.step()
+    buffer2 = momentum * grad + (1 - dampening) * grad
+    torch.testing.assert_close(weight.detach(), -lr * grad - lr * buffer2, rtol=0, atol=1e-12)
+    # Without dampening the second step is larger: the check can tell them apart.
+    undamped = -lr * grad - lr * (momentum * grad + grad)
+    assert (weight.detach() - undamped).abs().max() > 0.1
+    with pytest.raises(ValueError, match="dampening must be in"):
+        TrainConfig(epochs=1, batch_size=1, dampening=1.0)

@@ -9,7 +9,8 @@ Two sources, chosen by the ``--data`` string:
   after the video file without its extension) and the split folder above inside PATH. No decoder needed.
 
 Evaluation clips are every non-overlapping 16-frame window, centre-cropped: the accuracy over them
-is the paper's clip accuracy. Training clips get a random 112×112 crop and a random flip; from
+is the paper's clip accuracy. Training clips get a random 112×112 crop (or, ``crop="corner"``, the
+multi-scale corner crop of Hara et al.'s code that the paper trained with) and a random flip; from
 frames they are one random window per video and epoch, from videos every non-overlapping window
 (torchvision's clip index is fixed).
 """
@@ -53,30 +54,53 @@ def require_av() -> None:
             "'pip install fullconv[video]', or pass extracted frames as --data frames:PATH", name="av")
 
 
+#: Hara et al.'s multi-scale corner crop (opts.py): 5 scales, each 0.84089641525 (2^-1/4) of the last.
+CORNER_SCALES = tuple(0.84089641525 ** i for i in range(5))
+CROPS = ("random", "corner")
+
+
 @dataclass(frozen=True)
 class ClipTransform:
     """uint8 frames (T, C, H, W) -> normalised clip (C, T, size, size).
 
-    Frames are resized to ``resize`` (height, width), then cropped to ``size`` — at random and
-    flipped with probability 1/2 when ``train``, in the centre otherwise. Randomness comes from
-    torch's global generator, which the training loop seeds.
+    Frames are resized to ``resize`` (height, width), then cropped to ``size``: in the centre when
+    not ``train``; in training at random (``crop="random"``), or (``crop="corner"``, Hara et al.'s
+    ``MultiScaleCornerCrop``) a square of side ``scale · min(height, width)``, scale one of
+    :data:`CORNER_SCALES`, at one of the four corners or the centre, resized to ``size``; then
+    flipped with probability 1/2 when ``flip``. Randomness comes from torch's global generator,
+    which the training loop seeds.
     """
 
     train: bool
     size: int = 112
     resize: tuple[int, int] = (128, 171)
+    crop: str = "random"
+    flip: bool = True
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROPS:
+            raise ValueError(f"unknown clip crop {self.crop!r}; choose one of: {', '.join(CROPS)}")
 
     def __call__(self, frames: Tensor) -> Tensor:
         clip = F.interpolate(frames.float() / 255, size=self.resize, mode="bilinear", antialias=True,
                              align_corners=False)
         height, width = self.resize
-        if self.train:
-            top = int(torch.randint(height - self.size + 1, ()))
-            left = int(torch.randint(width - self.size + 1, ()))
+        side = self.size
+        if self.train and self.crop == "corner":
+            side = int(min(height, width) * CORNER_SCALES[int(torch.randint(len(CORNER_SCALES), ()))])
+            corner = int(torch.randint(5, ()))  # centre, top-left, top-right, bottom-left, bottom-right
+            top, left = [((height - side) // 2, (width - side) // 2), (0, 0), (0, width - side),
+                         (height - side, 0), (height - side, width - side)][corner]
+        elif self.train:
+            top = int(torch.randint(height - side + 1, ()))
+            left = int(torch.randint(width - side + 1, ()))
         else:
-            top, left = (height - self.size) // 2, (width - self.size) // 2
-        clip = clip[..., top:top + self.size, left:left + self.size]
-        if self.train and bool(torch.rand(()) < 0.5):
+            top, left = (height - side) // 2, (width - side) // 2
+        clip = clip[..., top:top + side, left:left + side]
+        if side != self.size:
+            clip = F.interpolate(clip, size=(self.size, self.size), mode="bilinear", antialias=True,
+                                 align_corners=False)
+        if self.train and self.flip and bool(torch.rand(()) < 0.5):
             clip = clip.flip(-1)
         mean = torch.tensor(MEAN).view(1, 3, 1, 1)
         std = torch.tensor(STD).view(1, 3, 1, 1)
@@ -204,8 +228,9 @@ class VideoClips(Dataset):
         return self.transform(frames), label
 
 
-def video_dataset(data: str, dataset: str, train: bool, fold: int = 1, frames_per_clip: int = 16) -> Dataset:
+def video_dataset(data: str, dataset: str, train: bool, fold: int = 1, frames_per_clip: int = 16,
+                  transform=None) -> Dataset:
     """The data set that a ``--data`` string names: ``frames:PATH`` or a folder of the official archives."""
     if data.startswith("frames:"):
-        return FrameClips(data[len("frames:"):], dataset, train, fold, frames_per_clip)
-    return VideoClips(data, dataset, train, fold, frames_per_clip)
+        return FrameClips(data[len("frames:"):], dataset, train, fold, frames_per_clip, transform)
+    return VideoClips(data, dataset, train, fold, frames_per_clip, transform)

@@ -13,14 +13,16 @@ from typing import Any, Callable, Mapping
 ORDER = ("rook", "conv-types", "red-green", "quadrant", "shift", "data-efficiency", "patch-matching", "action")
 
 #: Modules of the package that are the framework, not experiments.
-FRAMEWORK = frozenset({"config", "context", "registry", "results", "runner"})
+FRAMEWORK = frozenset({"config", "context", "registry", "results", "runner", "stats"})
 
 
 @dataclass(frozen=True)
 class Experiment:
     """One paper experiment: its config, presets, how to run it and what the paper found.
 
-    ``run(cfg, ctx) -> rows``; ``check(summary) -> (reproduced, one-line detail)``.
+    ``run(cfg, ctx) -> rows``; ``check(summary) -> (reproduced, one-line detail)``;
+    ``effects(rows) -> [effect]``: the paper's claims as paired differences over seeds
+    (:func:`fullconv.experiments.stats.paired_effect`), which then give the verdict instead of ``check``.
     """
 
     name: str
@@ -32,6 +34,7 @@ class Experiment:
     metrics: tuple[str, ...] = ()
     paper: Any = None
     check: Callable | None = None
+    effects: Callable | None = None
     title: str = ""
     module: str = field(default="", compare=False)
 

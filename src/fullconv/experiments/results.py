@@ -1,4 +1,11 @@
-"""results.json: rows, their summary (mean/std/n per variant), the pattern verdict and where it ran."""
+"""results.json: rows, their summary (mean/std/n per variant), the pattern verdict and where it ran.
+
+``pattern`` holds ``reproduced`` (bool, or None without a check) and ``detail``. Experiments with
+``effects`` add ``verdict`` ("reproduced" | "contradicted" | "not resolved", from 95 % t-intervals
+of paired differences over seeds, :mod:`fullconv.experiments.stats`) and ``effects``: one
+``{"metric", "comparison", "mean_diff", "ci95": [lo, hi], "n_seeds", "sign", "claim", "verdict",
+"diffs"}`` per comparison; ``reproduced`` is then true only for the verdict "reproduced".
+"""
 from __future__ import annotations
 
 import json
@@ -12,6 +19,7 @@ import torch
 import torchvision
 
 from ..training.checkpoint import atomic_write_json
+from .stats import describe, overall_verdict
 
 RESULTS = "results.json"
 
@@ -56,7 +64,9 @@ def build_results(experiment, preset: str, config: dict, rows: list[dict], devic
                   wall_time_s: float) -> dict:
     """The results.json document of one run (the pattern verdict from ``experiment.check``)."""
     summary = summarize(rows, experiment.group_by, experiment.metrics)
-    if experiment.check is None:
+    if experiment.effects is not None:
+        pattern = effects_pattern([e for e in experiment.effects(rows) if e is not None])
+    elif experiment.check is None:
         pattern = {"reproduced": None, "detail": "this experiment has no pattern check"}
     else:
         reproduced, detail = experiment.check(summary)
@@ -64,6 +74,15 @@ def build_results(experiment, preset: str, config: dict, rows: list[dict], devic
     return {"experiment": experiment.name, "title": experiment.display_title, "preset": preset, "config": config,
             "environment": environment(device), "wall_time_s": wall_time_s, "rows": rows, "summary": summary,
             "pattern": pattern, "paper": experiment.paper}
+
+
+def effects_pattern(effects: list[dict]) -> dict:
+    """The ``pattern`` of an experiment judged by its effects (module docstring)."""
+    verdict = overall_verdict(effects)
+    claimed = [describe(e) for e in effects if e["claim"]]
+    detail = "; ".join(claimed) if claimed else "no paired same/variant seeds to compare"
+    return {"verdict": verdict, "reproduced": verdict == "reproduced",
+            "detail": f"{verdict} (95 % t-intervals over paired seeds): {detail}", "effects": effects}
 
 
 def write_results(folder: Path | str, results: dict) -> Path:

@@ -9,8 +9,16 @@ two random crops at offsets in ``[0, max_shift)`` get the same class) and diagon
 
 Data: ``dataset="imagefolder"`` reads ``--data PATH`` with ``PATH/train`` and ``PATH/val`` in
 ImageFolder layout (the paper: the 200 ImageNet classes of ImageNet-A), trains with the ImageNet
-recipe and measures shifts on 256-px centre crops; ``dataset="fashion-canvas"`` uses Fashion-MNIST
-items on a black canvas (``fullconv.datasets.shifted``) so shifts never push an item out of view.
+recipe and measures shifts on centre crops of side ``crop + max_shift``. ``protocol`` fixes that
+side: ``paper`` (Kayhan & van Gemert's code: Resize 288, CenterCrop 288, 65 diagonal offsets
+0..64, consistency offsets in [0, 64)²) or ``zhang`` (antialiased-cnns: 256, 33 offsets 0..32,
+[0, 32)²), so numbers compare with either published table; ``custom`` takes ``max_shift`` as set.
+
+Offline data sets: ``fashion-crops`` (the quick proxy) trains on random ``crop``-px crops of whole
+Fashion-MNIST images (side ``crop + max_shift``, flipped at random) and tests crops of held-out
+images at every offset, the paper's set-up in small: the shifts tested are ones that training
+augmentation covered. ``fashion-canvas`` puts items on a black canvas
+(``fullconv.datasets.shifted``), trained at ±``train_jitter`` px and tested over ``max_shift``.
 
 ``batch_size`` is the global batch: under torchrun every process takes ``batch_size / world``
 images, and the learning rate is ``lr · batch_size / 256``.
@@ -25,16 +33,22 @@ import torch.nn as nn
 import torchvision
 
 from ..convert import convert
-from ..datasets.shifted import ShiftCanvas, shifted_fashion_mnist
-from ..datasets.splits import split_seed
+from ..datasets.augment import RandomCrops, centre_crop
+from ..datasets.fashion_mnist import load_fashion_mnist
+from ..datasets.shifted import ShiftCanvas, resize_items, shifted_fashion_mnist
+from ..datasets.splits import disjoint_indices, split_seed
 from ..layers import check_border
 from ..metrics.shift import consistency, diagonal_accuracy
-from ..models import small_resnet
+from ..models import small_resnet, with_head
+from ..models.heads import check_head
 from ..training import InMemory, TrainConfig, evaluate, fit
 from . import Experiment, ExperimentConfig, RunContext, register
+from .stats import by_seed, paired_effect
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "small_resnet")
-DATASETS = ("imagefolder", "fashion-canvas")
+DATASETS = ("imagefolder", "fashion-crops", "fashion-canvas")
+#: Test-image side minus network input (the offsets measured) of each evaluation protocol.
+PROTOCOLS = {"paper": 64, "zhang": 32, "custom": None}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 #: Table of the paper (ResNet-18 on the 200 ImageNet-A classes of ImageNet): diagonal-shift
@@ -55,33 +69,40 @@ PAPER = {
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    """Defaults are the paper's protocol (ImageNet recipe, 224-px crops of 256-px test images)."""
+    """Defaults are the paper's protocol; each comment names the source of the value.
+
+    Sources: Kayhan & van Gemert's ``full_conv/Exp3_image_shifts/main.py`` (CNNs-Without-Borders,
+    itself built on antialiased-cnns' ``main.py``) and their F-Conv ResNet ``resnet_fconv.py``.
+    """
 
     seeds: int = 1
-    archs: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101")
-    borders: tuple[str, ...] = ("same", "full", "full-exact")
-    blurpool: tuple[bool, ...] = (False, True)
-    blur_size: int = 3
-    paper_stem_pool: bool = False     # full variants: the paper's 2×2 stem max pool (torchvision ResNets)
-    dataset: str = "imagefolder"
-    num_classes: int = 200
-    crop: int = 224                   # network input side
-    max_shift: int = 32               # test images are crop + max_shift wide (256)
-    epochs: int = 90
-    batch_size: int = 256             # global batch over all processes
-    lr: float = 0.1                   # for a batch of 256; scaled linearly with batch_size
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"          # cosine | step (step: ×0.1 every step_size epochs)
+    archs: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101")   # paper's table
+    borders: tuple[str, ...] = ("same", "full", "full-exact")   # same, full (paper); full-exact ours
+    blurpool: tuple[bool, ...] = (False, True)   # models_lpf / models_fconv_lpf
+    blur_size: int = 3                # the paper's BlurPool models: filter_size 3, taps [1, 2, 1]
+    paper_stem_pool: bool = True      # resnet_fconv.py: full variants pool 2×2/2 unpadded after the stem
+    head: str = "gap"                 # torchvision ResNet head (global average pooling, fc), as the paper
+    dataset: str = "imagefolder"      # --data: ImageNet restricted to the 200 ImageNet-A classes
+    num_classes: int = 200            # main.py --num_class 200
+    crop: int = 224                   # network input side: RandomResizedCrop(224) in training
+    protocol: str = "paper"           # paper | zhang | custom (module docstring)
+    max_shift: int | None = None      # test side - crop; from the protocol (paper: 288 - 224 = 64)
+    epochs: int = 90                  # main.py --epochs 90
+    batch_size: int = 256             # main.py --batch-size 256 (global batch over all processes)
+    lr: float = 0.1                   # main.py --lr 0.1, for a batch of 256; scaled linearly with batch_size
+    momentum: float = 0.9             # main.py --momentum 0.9
+    weight_decay: float = 1e-4        # main.py --wd 1e-4
+    schedule: str = "step"            # main.py adjust_learning_rate: lr ÷ 10 every 30 epochs (no --cos_lr)
     step_size: int = 30
-    consistency_pairs: int = 5        # crop pairs per test image (Zhang 2019: 5 passes)
+    consistency_pairs: int = 5        # main.py --epochs-shift 5: five passes of random crop pairs
     num_workers: int = 8
     amp: bool = True                  # CUDA only
     channels_last: bool = True        # CUDA only
-    # fashion-canvas only
+    # offline data sets only
     width: int = 16                   # small_resnet channels of the first stage
+    stages: int = 4                   # small_resnet stages of one BasicBlock each
     item: int = 28
-    train_jitter: int = 2
+    train_jitter: int = 2             # fashion-canvas
     n_train: int = 10000
     n_val: int = 1000
     n_test: int = 1000
@@ -92,10 +113,22 @@ class Config(ExperimentConfig):
                 raise ValueError(f"unknown arch {arch!r}; choose from: {', '.join(ARCHS)}")
         for border in self.borders:
             check_border(border)
+        check_head(self.head)
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
         if self.schedule not in ("cosine", "step"):
             raise ValueError(f"schedule {self.schedule!r}: the shift experiment uses cosine or step")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+        offsets = PROTOCOLS[self.protocol]
+        if offsets is None:
+            if self.max_shift is None or self.max_shift < 1:
+                raise ValueError("protocol=custom needs max_shift >= 1 (the test side minus the crop)")
+        elif self.max_shift is None:
+            object.__setattr__(self, "max_shift", offsets)  # resolved once, so the config shows it
+        elif self.max_shift != offsets:
+            raise ValueError(f"protocol {self.protocol!r} measures offsets 0..{offsets}, not max_shift="
+                             f"{self.max_shift}; drop max_shift or pass protocol=custom")
 
 
 def variant_name(border: str, blurpool: bool) -> str:
@@ -106,11 +139,12 @@ def build_model(cfg: Config, arch: str, border: str, blurpool: bool, seed: int, 
     """Architecture ``arch`` with seed-``seed`` initial weights (shared by every variant), converted."""
     torch.manual_seed(split_seed(seed, "shift", "init", arch))
     if arch == "small_resnet":
-        model = small_resnet(width=cfg.width, in_channels=in_channels, num_classes=cfg.num_classes)
+        model = small_resnet((1,) * cfg.stages, width=cfg.width, in_channels=in_channels, num_classes=cfg.num_classes)
         stem_pool = False
     else:
         model = getattr(torchvision.models, arch)(weights=None, num_classes=cfg.num_classes)
         stem_pool = cfg.paper_stem_pool and border in ("full", "full-exact")
+    model = with_head(model, cfg.head)
     return convert(model, border, blurpool=blurpool, blur_size=cfg.blur_size, paper_stem_pool=stem_pool)
 
 
@@ -127,7 +161,26 @@ class ShiftData:
     in_channels: int
 
 
+def fashion_crops(cfg: Config) -> ShiftData:
+    """Whole Fashion-MNIST images of side ``crop + max_shift``: random crops (and flips) to train, every offset to test.
+
+    Train and validation images are disjoint draws from the training split; test images come from
+    the test split. Validation images are centre crops.
+    """
+    side = cfg.crop + cfg.max_shift
+    images, labels = load_fashion_mnist(train=True)
+    picked = disjoint_indices(len(images), {"train": cfg.n_train, "val": cfg.n_val}, 0, pool="shift-crops")
+    train, val = (resize_items(images[picked[k]], side)[:, None] for k in ("train", "val"))
+    test_images, test_labels = load_fashion_mnist(train=False)
+    keep = disjoint_indices(len(test_images), {"test": cfg.n_test}, 0, pool="shift-crops-test")["test"]
+    return ShiftData(RandomCrops(train, labels[picked["train"]], (cfg.crop, cfg.crop), flip=True),
+                     InMemory(centre_crop(val, (cfg.crop, cfg.crop)), labels[picked["val"]]),
+                     resize_items(test_images[keep], side)[:, None], test_labels[keep], 1)
+
+
 def load_data(cfg: Config, data: str | None) -> ShiftData:
+    if cfg.dataset == "fashion-crops":
+        return fashion_crops(cfg)
     if cfg.dataset == "fashion-canvas":
         geometry = ShiftCanvas(cfg.max_shift, cfg.train_jitter, cfg.item)
         if geometry.crop != cfg.crop:
@@ -188,7 +241,8 @@ def run_unit(cfg: Config, ctx: RunContext, data: ShiftData, arch: str, border: s
     agree = consistency(model, data.test, cfg.crop, cfg.max_shift, cfg.consistency_pairs, generator, **common)
     diagonal, curve = diagonal_accuracy(model, data.test, data.test_labels, cfg.crop, cfg.max_shift + 1, **common)
     return {"arch": arch, "border": border, "blurpool": blurpool, "seed": seed, "acc": acc,
-            "consistency": agree, "diagonal_acc": diagonal, "diagonal_curve": curve, "epochs": len(result.history)}
+            "consistency": agree, "diagonal_acc": diagonal, "diagonal_curve": curve, "epochs": len(result.history),
+            "train_loss": result.history[-1]["train_loss"]}
 
 
 def run(cfg: Config, ctx: RunContext) -> list[dict]:
@@ -225,6 +279,26 @@ def check_pattern(summary: list[dict]) -> tuple[bool, str]:
     return all(verdicts), "; ".join(details)
 
 
+def effects(rows: list[dict]) -> list[dict]:
+    """Paired differences to ``same`` per arch, with and without BlurPool, in consistency and diagonal accuracy.
+
+    The paper's claim is ``full`` ahead of ``same`` in both metrics, with and without BlurPool;
+    ``full-exact`` (ours) and top-1 accuracy are shown, not judged.
+    """
+    out = []
+    for arch in dict.fromkeys(r["arch"] for r in rows):
+        for blurpool in (False, True):
+            tail = " (BlurPool)" if blurpool else ""
+            for border in ("full", "full-exact"):
+                for metric in ("consistency", "diagonal_acc", "acc"):
+                    out.append(paired_effect(
+                        metric, f"{arch} {border} − same{tail}",
+                        by_seed(rows, metric, arch=arch, border=border, blurpool=blurpool),
+                        by_seed(rows, metric, arch=arch, border="same", blurpool=blurpool),
+                        claim=border == "full" and metric != "acc"))
+    return [e for e in out if e is not None]
+
+
 EXPERIMENT = register(Experiment(
     name="shift",
     title="Image shifts: consistency and diagonal-shift accuracy (with and without BlurPool)",
@@ -233,16 +307,20 @@ EXPERIMENT = register(Experiment(
     presets={
         "paper": {},
         "quick": {
-            "archs": ("small_resnet",), "dataset": "fashion-canvas", "num_classes": 10, "seeds": 3,
-            "width": 8, "item": 14, "max_shift": 6, "crop": 20, "train_jitter": 1,
-            "n_train": 2000, "n_val": 300, "n_test": 300, "epochs": 8, "batch_size": 64, "lr": 0.2,
-            "consistency_pairs": 2, "num_workers": 0,
+            # Random 20-px crops of whole 28-px Fashion-MNIST images: the 0..8-px offsets tested are
+            # the ones training augmentation covers, as with the paper's RandomResizedCrop and
+            # 288-px test images. bnneck: the pooled features of every variant reach the classifier
+            # at one scale (see fullconv.models.heads), so full does not train slower for it.
+            "archs": ("small_resnet",), "dataset": "fashion-crops", "num_classes": 10, "seeds": 4,
+            "protocol": "custom", "head": "bnneck", "width": 8, "item": 28, "max_shift": 8, "crop": 20,
+            "n_train": 2000, "n_val": 300, "n_test": 1000, "epochs": 8, "batch_size": 64, "lr": 0.2,
+            "schedule": "cosine", "consistency_pairs": 5, "num_workers": 0,
         },
         "tiny": {
             "archs": ("small_resnet",), "dataset": "fashion-canvas", "num_classes": 10, "seeds": 1,
-            "borders": ("same", "full"), "blurpool": (True,), "width": 4, "item": 14, "max_shift": 4,
-            "crop": 18, "train_jitter": 1, "n_train": 384, "n_val": 64, "n_test": 64, "epochs": 2,
-            "batch_size": 64, "lr": 0.3, "consistency_pairs": 1, "num_workers": 0,
+            "borders": ("same", "full"), "blurpool": (True,), "protocol": "custom", "width": 4, "item": 14,
+            "max_shift": 4, "crop": 18, "train_jitter": 1, "n_train": 384, "n_val": 64, "n_test": 64, "epochs": 2,
+            "batch_size": 64, "lr": 0.3, "schedule": "cosine", "consistency_pairs": 1, "num_workers": 0,
         },
     },
     run=run,
@@ -250,4 +328,5 @@ EXPERIMENT = register(Experiment(
     metrics=("acc", "consistency", "diagonal_acc"),
     paper=PAPER,
     check=check_pattern,
+    effects=effects,
 ))

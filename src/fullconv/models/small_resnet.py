@@ -11,6 +11,8 @@ import torch
 import torch.nn as nn
 from torchvision.models.resnet import BasicBlock, conv1x1
 
+from .heads import with_head
+
 
 class SmallResNet(nn.Module):
     """ResNet with BasicBlocks, ``layers`` blocks per stage and ``width·2^i`` channels.
@@ -68,6 +70,6 @@ class SmallResNet(nn.Module):
 
 
 def small_resnet(layers: Sequence[int] = (1, 1, 1, 1), width: int = 16, in_channels: int = 1,
-                 num_classes: int = 10, stem_stride: int = 1) -> SmallResNet:
-    """Build a :class:`SmallResNet`."""
-    return SmallResNet(layers, width, in_channels, num_classes, stem_stride)
+                 num_classes: int = 10, stem_stride: int = 1, head: str = "gap") -> SmallResNet:
+    """Build a :class:`SmallResNet` with classifier head ``head`` (``"gap"`` or ``"bnneck"``, :mod:`fullconv.models.heads`)."""
+    return with_head(SmallResNet(layers, width, in_channels, num_classes, stem_stride), head)

@@ -44,6 +44,7 @@ class TrainConfig:
     optimizer: str = "sgd"          # sgd | adadelta | adam | adamw
     lr: float = 0.1
     momentum: float = 0.0
+    dampening: float = 0.0          # sgd: the gradient enters the momentum buffer with weight 1 - dampening
     nesterov: bool = False
     weight_decay: float = 0.0
     rho: float = 0.9                # adadelta
@@ -72,6 +73,10 @@ class TrainConfig:
                              f"batch_size={self.batch_size}")
         if self.nesterov and self.momentum <= 0:
             raise ValueError("nesterov=True needs momentum > 0")
+        if self.nesterov and self.dampening:
+            raise ValueError("nesterov=True needs dampening=0 (PyTorch's SGD refuses the combination)")
+        if not 0.0 <= self.dampening < 1.0:
+            raise ValueError(f"dampening must be in [0, 1); got {self.dampening}")
 
 
 @dataclass
@@ -170,8 +175,8 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.op
     """The optimiser named by ``cfg.optimizer``."""
     params = list(params)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, dampening=cfg.dampening,
+                               nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adadelta":
         return torch.optim.Adadelta(params, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":
