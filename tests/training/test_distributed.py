@@ -36,3 +36,34 @@ def test_two_processes_agree_and_only_rank0_writes(tmp_path):
         assert torch.equal(value, ranks[1]["state"][key]), key
     assert (tmp_path / "run0" / "checkpoint.pt").exists() and (tmp_path / "run0" / "log.jsonl").exists()
     assert not (tmp_path / "run1").exists()
+
+
+def test_sync_batchnorm_only_under_ddp_on_cuda_and_computes_the_same_function():
+    import torchvision
+
+    from fullconv import convert
+    from fullconv.training import TrainConfig
+    from fullconv.training.loop import sync_batchnorm
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=1, batch_size=2)
+    cuda = torch.device("cuda", 0)   # only inspected: no GPU is needed to build the converted model
+    for device, world, members, config in ((torch.device("cpu"), 2, 1, cfg), (cuda, 1, 1, cfg), (cuda, 2, 3, cfg),
+                                           (cuda, 2, 1, TrainConfig(epochs=1, batch_size=2, sync_batchnorm=False))):
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+        assert sync_batchnorm(model, config, device, world, members) is model
+        assert isinstance(model[1], nn.BatchNorm2d) and not isinstance(model[1], nn.SyncBatchNorm)
+
+    model = convert(torchvision.models.resnet18(num_classes=5), "full-exact")
+    x = torch.randn(2, 3, 40, 40)
+    model.train()(x)  # running statistics away from their initial values
+    expected_train, expected_eval = model.train()(x), model.eval()(x)
+    keys = {k: v.clone() for k, v in model.state_dict().items()}
+    synced = sync_batchnorm(model, cfg, cuda, 2)
+    norms = [m for m in synced.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(isinstance(m, nn.SyncBatchNorm) for m in norms)
+    assert synced.state_dict().keys() == keys.keys()
+    assert all(torch.equal(synced.state_dict()[k], v) for k, v in keys.items())
+    # without a process group SyncBatchNorm normalises like BatchNorm: the same function in both modes
+    assert torch.allclose(synced.eval()(x), expected_eval, atol=1e-6)
+    assert torch.allclose(synced.train()(x), expected_train, atol=1e-6)

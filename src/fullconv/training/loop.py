@@ -5,8 +5,8 @@ What the loop guarantees:
   resumed after a kill ends with the same numbers as an uninterrupted one (bit for bit on CPU);
 - ``members > 1`` trains M stacked models at once, each with its own batch order, early stopping and
   best weights, with the results of M separate runs;
-- under torchrun it wraps the model in DDP, shards the data, reduces the metrics over processes
-  (every rank sees the global numbers), and only rank 0 writes.
+- under torchrun it wraps the model in DDP (with SyncBatchNorm on CUDA), shards the data, reduces
+  the metrics over processes (every rank sees the global numbers), and only rank 0 writes.
 """
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     amp: bool = True                # mixed precision, used only on CUDA
     channels_last: bool = True      # used only on CUDA
+    sync_batchnorm: bool = True     # under DDP on CUDA: BatchNorm statistics of the global batch
     num_workers: int = 0
 
     def __post_init__(self) -> None:
@@ -315,6 +316,20 @@ def _clone_state(model: nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def sync_batchnorm(model: nn.Module, cfg: TrainConfig, device: torch.device, world_size: int,
+                   members: int = 1) -> nn.Module:
+    """``model`` with SyncBatchNorm in place of its BatchNorm layers when it trains under DDP on CUDA.
+
+    Every process then normalises with the statistics of the global batch, as one process training
+    on that batch would. Parameters and buffers are shared with the layers replaced, so state_dict
+    keys and values stay the same. PyTorch's SyncBatchNorm runs on GPUs only: on CPU (gloo), with
+    one process, for stacked members or with ``cfg.sync_batchnorm`` off, ``model`` is returned as is.
+    """
+    if cfg.sync_batchnorm and world_size > 1 and device.type == "cuda" and members == 1:
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model
+
+
 # ----------------------------------------------------------------------------- fit
 
 def fit(model: nn.Module, train, val, cfg: TrainConfig, *, run_dir: Path | str, device, seed: int | Sequence[int],
@@ -344,7 +359,8 @@ def fit(model: nn.Module, train, val, cfg: TrainConfig, *, run_dir: Path | str, 
         eval_fn: ``eval_fn(model) -> {"loss": ..., "acc": ...}`` replaces ``evaluate(model, val)``.
 
     Returns:
-        :class:`FitResult` with the kept weights loaded into ``model`` (unwrapped from DDP).
+        :class:`FitResult` with the kept weights loaded into ``model`` (unwrapped from DDP; under DDP
+        on CUDA its BatchNorm layers are SyncBatchNorm, see :func:`sync_batchnorm`).
     """
     device = torch.device(device)
     run_dir = Path(run_dir)
@@ -400,6 +416,7 @@ def fit(model: nn.Module, train, val, cfg: TrainConfig, *, run_dir: Path | str, 
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in history))
 
+    model = sync_batchnorm(model, cfg, device, dist.world_size, members)
     net = model
     if dist.world_size > 1:
         net = DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
