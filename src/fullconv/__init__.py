@@ -2,7 +2,8 @@
 from .convert import ConversionError, convert
 from .layers import BORDERS, check_border
 from . import metrics
+from .metrics import check_equivariance
 
 __version__ = "0.1.0"
 
-__all__ = ["BORDERS", "ConversionError", "check_border", "convert", "metrics", "__version__"]
+__all__ = ["BORDERS", "ConversionError", "check_border", "check_equivariance", "convert", "metrics", "__version__"]
