@@ -2,10 +2,11 @@
 from .convert import ConversionError, convert
 from .layers import BORDERS, check_border
 from . import metrics
+from .metrics import check_equivariance
 
 __version__ = "0.1.0"
 
-__all__ = ["BORDERS", "ConversionError", "ProbeConfig", "ProbeResult", "check_border", "convert", "metrics", "probe",
+__all__ = ["BORDERS", "ConversionError", "ProbeConfig", "ProbeResult", "check_border", "check_equivariance", "convert", "metrics", "probe",
            "__version__"]
 
 _PROBING = ("probe", "ProbeConfig", "ProbeResult")
