@@ -396,6 +396,8 @@ class _StrideTracker(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if stride is not None:
             stride = self._layer_stride(name, args, kwargs, inputs[0], stride)
+        if stride is not None and not _STRIDED.match(name) and _pooled(output, inputs[0], self.nd):
+            stride = None  # pooled to one element per map (a squeeze-and-excitation gate, a mean with keepdim)
         targets = list(tree_leaves(output))
         if name == "__setitem__" or (name.endswith("_") and not name.endswith("__")):
             targets.append(args[0])  # written in place (padding writes a map into a background canvas)
@@ -429,6 +431,12 @@ class _StrideTracker(TorchFunctionMode):
         if name == "pixel_unshuffle":
             return tuple(s * int(args[1]) for s in stride)
         return stride
+
+
+def _pooled(output, source: Tensor, nd: int) -> bool:
+    """Whether ``output`` is ``source`` reduced to a single element per spatial map."""
+    return (isinstance(output, Tensor) and output.dim() == source.dim() >= nd + 2 and
+            all(n == 1 for n in output.shape[-nd:]) and any(n > 1 for n in source.shape[-nd:]))
 
 
 def _per_dim(value, nd: int) -> tuple[int, ...]:

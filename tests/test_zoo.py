@@ -1,0 +1,64 @@
+"""Every model of the registry (tests/zoo.py): full-exact certified exact in float64, same and full not.
+
+The certificate (fullconv.check_equivariance) places random content on a zero canvas, shifts it
+by the total stride, and compares the logits in float64 with BatchNorm statistics calibrated on
+such canvases (with the random statistics of a fresh model, a deep net's logits can ignore the
+content, and a small error would then certify nothing: each test also asserts that the logits
+depend on the content).
+"""
+from functools import lru_cache
+
+import pytest
+import torch
+import torch.nn as nn
+
+from fullconv import check_equivariance, convert
+from zoo import ZOO, ZooModel, zoo_params
+
+EXACT = 1e-9     # float64 rounding stays many orders below
+BROKEN = 1e-4    # what zero padding gives is many orders above
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # small canvases: a second thread adds synchronisation and stalls on a busy 2-core machine
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@lru_cache(maxsize=4)
+def _converted(name: str, border: str) -> nn.Module:
+    model = ZOO[name]
+    return convert(model.create(), border, **model.convert_kwargs)
+
+
+def _certificate(model: ZooModel, border: str, train: bool, infer_stride: bool = False):
+    net = _converted(model.name, border).train(train)
+    return check_equivariance(net, model.input_shape, shifts=[model.total_stride],
+                              total_stride=None if infer_stride else model.total_stride, calibrate=1)
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("model", zoo_params())
+def test_full_exact_is_certified_exact(model, train):
+    cert = _certificate(model, "full-exact", train, infer_stride=not train)
+    assert cert.total_stride == model.total_stride
+    check, = cert.checks
+    assert check.on_stride and check.error <= EXACT, str(cert)
+    assert check.first_break is None
+    assert cert.sensitivity > 1e-3, str(cert)
+
+
+@pytest.mark.parametrize("border", ["same", "full"])
+@pytest.mark.parametrize("model", zoo_params())
+def test_zero_padding_is_not_exact(model, border):
+    """Negative control: the same check fails where the padding draws a frame around the canvas."""
+    cert = _certificate(model, border, train=False)
+    assert cert.checks[0].error > BROKEN and not cert.exact_on_stride, str(cert)
+    assert cert.checks[0].first_break is not None
+
+
+def test_registry_names_are_unique_and_tagged():
+    assert all(name == model.name and "/" in name for name, model in ZOO.items())
