@@ -55,7 +55,8 @@ def _figures(result: "ProbeResult", out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     floor = 1e-9
     for variant, shift in result.shift.items():
-        distances, change = shift["distances"], [max(c, floor) for c in shift["mean_change"]]
+        # the last distance is the reference position itself (change 0 by definition): not drawn
+        distances, change = shift["distances"][:-1], [max(c, floor) for c in shift["mean_change"][:-1]]
         ax.plot(distances, change, color=COLOURS[variant], label=_label(result, variant))
         marked = [(d, c) for d, c, m in zip(distances, change, shift["stride_multiple"]) if m]
         ax.scatter([d for d, _ in marked], [c for _, c in marked], color=COLOURS[variant], zorder=3, s=18)
@@ -109,12 +110,12 @@ def _table(result: "ProbeResult") -> str:
         largest = decoding["largest_decodable_frame"]
         rows.append(
             f"<tr><th>{html.escape(_label(result, variant))}</th>"
-            f"<td>{_fmt(100 * reach[-1]['fraction'] if reach else None)} %</td>"
+            f"<td>{sum(layer['fraction'] == 1.0 for layer in reach)} of {len(reach)}</td>"
             f"<td>{_stride_multiple(shift)}</td><td>{_fmt(shift['between_mean'])}</td>"
             f"<td>{'never' if largest is None else f'{largest} px'}</td>"
             f"<td>{' / '.join(_fmt(100 * r['accuracy']) for r in decoding['frames'])}</td></tr>")
     frames = ", ".join(str(f) for f in result.config["frames"])
-    return ("<table><tr><th></th><th>last layer reaching the padding</th>"
+    return ("<table><tr><th></th><th>layers whose every position reaches the padding</th>"
             "<th>shift change at stride multiples (max)</th><th>shift change in between (mean)</th>"
             f"<th>largest decodable frame</th><th>accuracy % at frames {frames} px</th></tr>"
             + "".join(rows) + "</table>")
