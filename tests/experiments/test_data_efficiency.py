@@ -108,3 +108,48 @@ def test_placed_items_sit_whole_at_a_fixed_seeded_position():
 def test_canvas_smaller_than_the_items_is_a_clear_error():
     with pytest.raises(ValueError, match="at least its 28 px"):
         check_config(Config(source="fashion-mnist", arch="small-resnet", canvas=20))
+
+
+def test_paper_preset_is_the_papers_protocol():
+    """Exp4_data_efficiency/imagenet_classification: ResNet-50, 2×2 stem pool for full, the 90-epoch ImageNet recipe."""
+    from fullconv.experiments.data_efficiency import build_model, train_config, Source
+    from fullconv.experiments.runner import build_config
+
+    cfg = build_config(get("data-efficiency"), "paper")
+    assert (cfg.source, cfg.arch, cfg.borders, cfg.head) == ("imagenet", "resnet50", ("same", "full"), "gap")
+    assert cfg.per_class == (50, 100, 250, 500, ALL) and cfg.image_size == 224
+    tc = train_config(cfg)
+    assert (tc.optimizer, tc.lr, tc.momentum, tc.weight_decay, tc.batch_size) == ("sgd", 0.1, 0.9, 1e-4, 256)
+    assert (tc.schedule, tc.step_size, tc.gamma, tc.epochs) == ("step", 30, 0.1, 90)
+    source = Source(None, None, None, None, 10, 3)
+    full = build_model(cfg, "full", source, 0)
+    assert (full.maxpool.kernel_size, full.maxpool.stride) == ((2, 2), (2, 2))
+    assert build_model(cfg, "same", source, 0).maxpool.kernel_size == 3
+
+
+def test_subsets_from_a_path_list(tmp_path):
+    """--set subsets=PATH: the listed images form the one subset; validation comes from the others."""
+    import pickle
+
+    from PIL import Image
+
+    from fullconv.experiments.data_efficiency import imagenet_source, listed_subset
+    from fullconv.experiments.runner import build_config
+
+    for split in ("train", "val"):
+        for label in ("cat", "dog"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(4):
+                Image.new("RGB", (8, 8)).save(tmp_path / split / label / f"{i}.png")
+    listed = [f"/somewhere/train/{label}/{i}.png" for label in ("cat", "dog") for i in (0, 2)]
+    (tmp_path / "list.pkl").write_bytes(pickle.dumps(listed))
+    cfg = build_config(get("data-efficiency"), "paper", [f"subsets={tmp_path / 'list.pkl'}", "val_per_class=1"])
+    source = imagenet_source(cfg, str(tmp_path))
+    drawn = listed_subset(source, cfg)
+    [(per_class, chosen)] = drawn.subsets.items()
+    names = sorted("/".join(source.train.samples[i][0].split("/")[-2:]) for i in chosen.tolist())
+    assert per_class == 2 and names == ["cat/0.png", "cat/2.png", "dog/0.png", "dog/2.png"]
+    assert len(drawn.validation) == 2 and not set(drawn.validation.tolist()) & set(chosen.tolist())
+    (tmp_path / "bad.json").write_text(json.dumps(["train/cow/9.png"]))
+    with pytest.raises(ValueError, match="not in the training folder"):
+        listed_subset(source, build_config(get("data-efficiency"), "paper", [f"subsets={tmp_path / 'bad.json'}"]))
