@@ -97,3 +97,17 @@ def test_generated_phototour_and_frames_are_read_by_the_presets_readers(tmp_path
         assert len(train) == 6 and len(test) == 3 and train.classes == test.classes
         clip, label = train[5]
         assert clip.shape == (3, 4, 112, 112) and label == 2
+
+
+@pytest.mark.parametrize("mode", ["paper", "tiny"])
+def test_every_override_names_a_field_of_its_experiments_config(mode):
+    from fullconv.experiments.registry import get
+    from fullconv.experiments.runner import build_config
+
+    for name, spec in gpu_smoke.SMOKE.items():
+        sets = [item.format(**gpu_smoke.DATA[mode]) for item in getattr(spec, mode)]
+        config = build_config(get(name), "paper", sets)   # raises on an unknown field or a bad value
+        for item in sets:
+            key = item.partition("=")[0]
+            assert getattr(config, key) != getattr(build_config(get(name), "paper"), key), (
+                f"{name}: --set {item} does not change the paper preset")
