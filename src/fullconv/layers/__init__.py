@@ -1,5 +1,5 @@
 """Border-handling layers: padding functions, convolutions, pooling, blur-pool and branch alignment."""
-from .borders import BORDERS, FULL_BORDERS, SAME_BORDERS, check_border, is_full
+from .borders import BORDERS, FULL_BORDERS, SAME_BORDERS, check_border
 from .align import align
 from .blurpool import BlurPool, blur_downsample, blur_filter
 from .conv import BORDER_CONV, BorderConv1d, BorderConv2d, BorderConv3d
@@ -8,7 +8,7 @@ from .padding import (border_padding, corner_background, full_phase_left, pad_bo
                       valid_phase_left)
 
 __all__ = [
-    "BORDERS", "FULL_BORDERS", "SAME_BORDERS", "check_border", "is_full",
+    "BORDERS", "FULL_BORDERS", "SAME_BORDERS", "check_border",
     "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d",
     "border_padding", "corner_background", "full_phase_left", "pad_border", "pad_constant", "valid_phase_left",
     "BorderPool", "align", "BlurPool", "blur_downsample", "blur_filter",

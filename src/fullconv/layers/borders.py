@@ -35,8 +35,3 @@ def check_border(border: str) -> str:
     if border not in BORDERS:
         raise ValueError(f"unknown border {border!r}; choose one of: {', '.join(BORDERS)}")
     return border
-
-
-def is_full(border: str) -> bool:
-    """Whether ``border`` keeps every response (pads d·(k-1))."""
-    return check_border(border) in FULL_BORDERS

@@ -108,11 +108,6 @@ class HardNet(nn.Module):
         return F.normalize(self.features[20](pooled).flatten(1), dim=1)
 
 
-def hardnet(border: str = "same", dropout: float = 0.3, width: int = 32) -> HardNet:
-    """Build a :class:`HardNet` with its 3×3 layers in ``border``."""
-    return HardNet(border, dropout, width=width)
-
-
 def descriptor_distances(anchors: Tensor, positives: Tensor, eps: float = 1e-6) -> Tensor:
     """Euclidean distances of unit-norm descriptors, as HardNet computes them.
 

@@ -46,14 +46,6 @@ def info() -> DistInfo:
     return DistInfo()
 
 
-def rank() -> int:
-    return info().rank
-
-
-def world_size() -> int:
-    return info().world_size
-
-
 def is_main() -> bool:
     return info().is_main
 
