@@ -6,8 +6,8 @@ from .metrics import check_equivariance
 
 __version__ = "0.1.0"
 
-__all__ = ["BORDERS", "ConversionError", "ProbeConfig", "ProbeResult", "check_border", "check_equivariance", "convert", "metrics", "probe",
-           "__version__"]
+__all__ = ["BORDERS", "ConversionError", "ProbeConfig", "ProbeResult", "check_border", "check_equivariance", "convert",
+           "metrics", "probe", "__version__"]
 
 _PROBING = ("probe", "ProbeConfig", "ProbeResult")
 
