@@ -174,13 +174,17 @@ def check_equivariance(model: nn.Module, input_shape: Sequence[int], *, shifts=N
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     tolerance = (1e-9 if dtype == torch.float64 else 1e-4) if tolerance is None else float(tolerance)
     net = copy.deepcopy(model).to(dtype)
-    training = model.training
+    modes = {module: module.training for module in net.modules()}  # restored after the probe and calibration
+    if shifts is not None:
+        shifts = [_as_shift(s, nd) for s in shifts]
 
     generator = torch.Generator().manual_seed(seed)
     content = torch.randn(shape, generator=generator, dtype=dtype).to(device)
     other = torch.randn(shape, generator=generator, dtype=dtype).to(device)
     fill = torch.as_tensor(background, dtype=dtype, device=device)
 
+    if shifts is not None and (not shifts or any(v < 0 for s in shifts for v in s)):
+        raise ValueError(f"shifts must be non-negative ints (or one per spatial dim); got {shifts}")
     if total_stride is None:
         with torch.no_grad(), _StrideTracker(nd) as tracker:
             probe = place_on_canvas(content, tuple(s + 1 for s in shape[2:]), (0,) * nd, fill)
@@ -194,15 +198,13 @@ def check_equivariance(model: nn.Module, input_shape: Sequence[int], *, shifts=N
     if shifts is None:
         shifts = sorted({tuple(max(1, f(s)) for s in strides)
                          for f in (lambda s: 1, lambda s: s // 2, lambda s: s, lambda s: 2 * s)})
-    shifts = [_as_shift(s, nd) for s in shifts]
-    if not shifts or any(v < 0 for s in shifts for v in s):
-        raise ValueError(f"shifts must be non-negative ints (or one per spatial dim); got {shifts}")
     canvas = tuple(size + max(s[d] for s in shifts) for d, size in enumerate(shape[2:]))
 
     steps = int(calibrate) if not isinstance(calibrate, bool) else (4 if calibrate else 0)
     if steps:
         _calibrate(net, shape, canvas, fill, steps, generator, device, dtype)
-    net.train(training)
+    for module, training in modes.items():
+        module.train(training)
 
     run = _Runner(net, nd, seed, device)
     reference = run.record(place_on_canvas(content, canvas, (0,) * nd, fill))
@@ -218,7 +220,7 @@ def check_equivariance(model: nn.Module, input_shape: Sequence[int], *, shifts=N
         output="equivariant" if any(o.stride is not None and o.tensor.dim() == nd + 2 for o in reference.outputs)
         else "invariant",
         total_stride=strides, input_shape=shape, canvas_shape=shape[:2] + canvas, dtype=str(dtype).replace("torch.", ""),
-        mode="train" if training else "eval", calibrated=bool(steps), tolerance=tolerance, sensitivity=sensitivity,
+        mode="train" if net.training else "eval", calibrated=bool(steps), tolerance=tolerance, sensitivity=sensitivity,
         checks=tuple(checks))
 
 
