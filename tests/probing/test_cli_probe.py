@@ -70,3 +70,12 @@ def test_folder_without_images_is_one_line(project, capsys):
     assert main(["probe", "probe_user_net:make", "--data", "folder:empty", "--out", "card"] + SETS) == 2
     assert "no image files" in _error(capsys)
     assert not (project / "card").exists()
+
+
+def test_a_built_model_is_the_same_every_time():
+    from fullconv.probing import load_model
+    first, second = load_model("resnet18"), load_model("resnet18")
+    assert all(a.equal(b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    state = torch.get_rng_state()
+    load_model("resnet18", seed=1)
+    assert torch.get_rng_state().equal(state)  # the caller's random stream is untouched

@@ -11,12 +11,21 @@ import torch.nn as nn
 MODEL_FORMS = "a torchvision name (resnet50), timm:NAME, module:factory, or a file saved with torch.save(model)"
 
 
-def load_model(spec: str) -> nn.Module:
-    """The model named by ``spec`` with freshly initialised weights (nothing is downloaded).
+def load_model(spec: str, seed: int = 0) -> nn.Module:
+    """The model named by ``spec``; a built one is initialised from ``seed`` (nothing is downloaded).
+
+    The same ``spec`` and ``seed`` give the same weights, so a later run finds its cached features;
+    the global random state is left as it was.
 
     Raises:
         ValueError: an unknown name, a factory that does not exist or returns no ``nn.Module``.
     """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _build(spec)
+
+
+def _build(spec: str) -> nn.Module:
     path = Path(spec).expanduser()
     if path.is_file():
         try:
