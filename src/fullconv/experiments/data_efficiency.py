@@ -51,6 +51,7 @@ class Config(ExperimentConfig):
     val_per_class: int = 10
     subset_seed: int = 0              # one draw of subsets for every seed and border
     n_test: int = 0                   # test images (0: the whole test split)
+    zero_allowed = frozenset({"n_test"})  # n_test 0: the whole test split
     image_size: int = 224
     canvas: int = 0                   # fashion-mnist only: > 28 puts each item at a seeded random position on a black canvas this wide
     epochs: int = 90
@@ -232,6 +233,8 @@ def check_pattern(summary: list[dict]) -> tuple[bool, str]:
 
 EXPERIMENT = register(Experiment(
     name="data-efficiency",
+    takes_data=lambda cfg: cfg.source != "fashion-mnist", inputs_hint="--set source=imagenet",
+    validate=lambda cfg, ctx: check_config(cfg),
     summary="Accuracy of full vs same convolution trained on 50 ... all images per class",
     title="Data efficiency: training on subsets",
     config_cls=Config,

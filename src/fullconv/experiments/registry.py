@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 ORDER = ("rook", "conv-types", "red-green", "quadrant", "shift", "data-efficiency", "patch-matching", "action")
 
 #: Modules of the package that are the framework, not experiments.
-FRAMEWORK = frozenset({"config", "context", "registry", "results", "runner"})
+FRAMEWORK = frozenset({"config", "context", "identity", "registry", "results", "runner"})
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,10 @@ class Experiment:
     """One paper experiment: its config, presets, how to run it and what the paper found.
 
     ``run(cfg, ctx) -> rows``; ``check(summary) -> (reproduced, one-line detail)``.
+    ``takes_data(cfg)`` / ``takes_weights(cfg)``: whether a run with ``cfg`` reads ``--data`` /
+    ``--weights`` (None: never; a run given one it would ignore is refused); ``inputs_hint`` says
+    which settings do read them. ``validate(cfg, ctx)`` raises a ValueError for inputs that cannot
+    work (e.g. weights of another architecture); the runner calls it before anything is written.
     """
 
     name: str
@@ -33,6 +37,10 @@ class Experiment:
     paper: Any = None
     check: Callable | None = None
     title: str = ""
+    takes_data: Callable[[Any], bool] | None = None
+    takes_weights: Callable[[Any], bool] | None = None
+    inputs_hint: str = ""
+    validate: Callable[[Any, Any], None] | None = None
     module: str = field(default="", compare=False)
 
     @property

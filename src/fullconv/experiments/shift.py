@@ -241,6 +241,7 @@ def check_pattern(summary: list[dict]) -> tuple[bool, str]:
 
 EXPERIMENT = register(Experiment(
     name="shift",
+    takes_data=lambda cfg: cfg.dataset == "imagefolder", inputs_hint="--set dataset=imagefolder",
     title="Image shifts: consistency and diagonal-shift accuracy (with and without BlurPool)",
     summary="Shift sensitivity of same/full/full-exact ResNets, with and without BlurPool anti-aliasing",
     config_cls=Config,
