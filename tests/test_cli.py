@@ -56,11 +56,12 @@ def test_run_writes_results_and_reuses_finished_units(in_tmp, capsys):
                                                                    ("full-exact", 1)]
     assert [s["n"] for s in results["summary"]] == [2, 2]
     assert {"torch", "torchvision", "python", "device", "platform"} <= set(results["environment"])
+    units = folder / results["units"]
     assert main(args) == 0
-    assert (folder / "units" / "same" / "seed0" / "computed").read_text() == "x"  # cached, not recomputed
+    assert (units / "same" / "seed0" / "computed").read_text() == "x"  # cached, not recomputed
     assert json.loads((folder / "results.json").read_text())["rows"] == results["rows"]
     assert main(args + ["--redo"]) == 0
-    assert (folder / "units" / "same" / "seed0" / "computed").read_text() == "x"  # folder deleted, computed anew
+    assert (units / "same" / "seed0" / "computed").read_text() == "x"  # folder deleted, computed anew
 
 
 @pytest.mark.parametrize("args, message", [
@@ -87,18 +88,34 @@ def test_error_line_as_a_process_has_no_traceback(tmp_path):
 
 def test_error_inside_an_experiment_keeps_finished_units(in_tmp, capsys):
     assert main(["run", "toy", "--preset", "ci", "--set", "fail=true"]) == 2
-    assert capsys.readouterr().err == "fullconv: error: toy data source is missing; pass --data\n"
-    assert (in_tmp / "runs" / "ci" / "toy" / "units" / "same" / "seed0" / "rows.json").exists()
+    err = capsys.readouterr().err
+    assert err.endswith("\nfullconv: error: toy data source is missing; pass --data\n")
+    assert "Traceback" not in err and err.count("fullconv: error") == 1
+    assert len(list((in_tmp / "runs" / "ci" / "toy" / "units").glob("*/same/seed0/rows.json"))) == 1
 
 
-def test_folder_of_another_preset_or_config_is_refused(in_tmp, capsys):
+def test_other_settings_train_new_units_next_to_the_old_ones(in_tmp, capsys):
     assert main(["run", "toy", "--preset", "ci", "--out", "out"]) == 0
-    assert main(["run", "toy", "--preset", "ci", "--out", "out", "--set", "lr=0.1"]) == 2
-    assert "holds results of config 'different settings'; use --redo" in capsys.readouterr().err
+    folder = in_tmp / "out" / "toy"
+    first = json.loads((folder / "results.json").read_text())
+    assert main(["run", "toy", "--preset", "ci", "--out", "out", "--set", "lr=0.1"]) == 0
+    err = capsys.readouterr().err
+    assert f"not reusing the units of other settings in units/{first['identity']} (lr: 0.5 -> 0.1)" in err
+    second = json.loads((folder / "results.json").read_text())
+    assert second["identity"] != first["identity"] and second["config"]["lr"] == 0.1
+    for results in (first, second):  # both kept, each computed once
+        assert (folder / results["units"] / "same" / "seed0" / "computed").read_text() == "x"
+    assert main(["run", "toy", "--preset", "ci", "--out", "out"]) == 0  # back to the first settings: reused
+    assert (folder / first["units"] / "same" / "seed0" / "computed").read_text() == "x"
+    assert json.loads((folder / "results.json").read_text())["rows"] == first["rows"]
+
+
+def test_folder_of_another_experiment_is_refused(in_tmp, capsys):
+    assert main(["run", "toy", "--preset", "ci", "--out", "out"]) == 0
     run_file = in_tmp / "out" / "toy" / "run.json"
-    run_file.write_text(run_file.read_text().replace('"ci"', '"quick"'))
+    run_file.write_text(run_file.read_text().replace('"toy"', '"rook"'))
     assert main(["run", "toy", "--preset", "ci", "--out", "out"]) == 2
-    assert "holds results of preset 'quick'; use --redo" in capsys.readouterr().err
+    assert "holds results of experiment 'rook'; choose another --out" in capsys.readouterr().err
     assert main(["run", "toy", "--preset", "ci", "--out", "out/toy"]) == 2
     assert "is itself an experiment's output folder" in capsys.readouterr().err
 

@@ -14,12 +14,13 @@ from fullconv.training import load_checkpoint
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    return run_experiment("patch-matching", preset="ci", out=out), out / "patch-matching"
+    results = run_experiment("patch-matching", preset="ci", out=out)
+    return results, out / "patch-matching" / results["units"]
 
 
-def trained(folder, border: str, triplets: int) -> HardNet:
+def trained(units, border: str, triplets: int) -> HardNet:
     net = HardNet(border, width=4)
-    state = load_checkpoint(folder / "units" / border / f"triplets{triplets}" / "seed0" / "checkpoint.pt")["model"]
+    state = load_checkpoint(units / border / f"triplets{triplets}" / "seed0" / "checkpoint.pt")["model"]
     net.load_state_dict({key.removeprefix("net."): value for key, value in state.items()})
     return net.eval()
 

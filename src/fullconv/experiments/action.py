@@ -228,6 +228,8 @@ def effects(rows: list[dict]) -> list[dict]:
 
 EXPERIMENT = register(Experiment(
     name="action",
+    takes_data=lambda cfg: any(DATASETS[name] for name in cfg.datasets),
+    inputs_hint="--set datasets=ucf101 or hmdb51", validate=lambda cfg, ctx: check_config(cfg, ctx.data),
     title="Small-data action recognition: spatial and spatio-temporal full convolution",
     summary="small-data action recognition: 3D ResNets as same / full over space / full over space and time",
     config_cls=Config,

@@ -2,14 +2,24 @@
 
 ``--set key=value`` is parsed against the field's type: int, float, bool, str, ``X | None``
 (``none``), ``Literal[...]`` and tuples (comma lists: ``borders=same,full``; ``sizes=1,2,3``).
+Every config built from a preset is checked by :func:`validate_config` (ranges, border names,
+lists without repeats) before a run writes anything. A field's one-line meaning (``fullconv run
+NAME --help``) is the comment after it in the class's source, else :data:`GLOSSARY`'s entry.
 """
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import io
+import math
+import re
+import tokenize
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
+
+from ..layers import check_border
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
@@ -17,9 +27,57 @@ FALSE = ("0", "false", "no", "off")
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Base of every experiment's config: how many seeds to run (seeds 0 … seeds-1)."""
+    """Base of every experiment's config: how many seeds to run (seeds 0 … seeds-1).
 
-    seeds: int = 1
+    Integer fields are at least 0; those in :data:`COUNTS` at least 1, except the ones a config
+    names in ``zero_allowed`` (where 0 means "all" or "none").
+    """
+
+    seeds: int = 1  # seeds 0 … seeds-1 are run
+    zero_allowed: ClassVar[frozenset[str]] = frozenset()
+
+
+#: Integer fields that count something, so 0 or less is a mistake.
+COUNTS = frozenset({
+    "seeds", "epochs", "batch_size", "n_train", "n_val", "n_test", "head_epochs", "pretrain_images",
+    "pretrain_epochs", "image_size", "patch_size", "block", "item", "width", "crop", "blur_size", "num_classes",
+    "consistency_pairs", "step_size", "stages", "stem_stride", "val_per_class", "test_pairs", "frames", "size",
+    "train_clips", "val_clips", "classes", "item_size", "plateau_patience", "fold", "workers", "threads",
+})
+
+#: Meanings of fields that many configs share, for those without a comment of their own.
+GLOSSARY = {
+    "seeds": "seeds 0 … seeds-1 are run",
+    "borders": "border variants compared (fullconv.BORDERS)",
+    "epochs": "training epochs (at most, with early stopping)",
+    "batch_size": "training batch size",
+    "optimizer": "sgd | adadelta | adam | adamw",
+    "lr": "learning rate",
+    "momentum": "SGD momentum",
+    "nesterov": "Nesterov momentum",
+    "weight_decay": "L2 weight decay",
+    "rho": "Adadelta's running-average factor",
+    "eps": "Adadelta's epsilon",
+    "schedule": "learning-rate schedule: none | step | cosine | plateau",
+    "step_size": "step schedule: epochs between lr drops",
+    "plateau_patience": "epochs without val-loss improvement before the lr drops",
+    "min_lr": "stop once the learning rate falls below this",
+    "early_stopping": "stop after this many epochs without val-loss improvement (0: never)",
+    "n_train": "training items",
+    "n_val": "validation items",
+    "n_test": "test items",
+    "data_seed": "root seed of the generated data (split seeds derive from it)",
+    "num_workers": "DataLoader worker processes (changes the augmentation draws, so part of the results)",
+    "arch": "network architecture",
+    "archs": "network architectures compared",
+    "width": "channels of the first stage",
+    "num_classes": "classes of the classifier",
+    "source": "where the images come from",
+    "dataset": "which data set is read",
+    "datasets": "data sets compared",
+    "image_size": "image side in pixels",
+    "item": "side of one item (image) in pixels",
+}
 
 
 def field_types(config_cls: type) -> dict[str, Any]:
@@ -104,7 +162,7 @@ def parse_sets(config_cls: type, items: Iterable[str]) -> dict[str, Any]:
 
 def apply_preset(config_cls: type, presets: Mapping[str, Mapping[str, Any]], preset: str,
                  overrides: Mapping[str, Any] = ()) -> Any:
-    """The config of ``preset`` (named overrides of the defaults), then ``overrides`` on top."""
+    """The config of ``preset`` (named overrides of the defaults), then ``overrides`` on top; validated."""
     if preset not in presets:
         raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(presets)}")
     values = {**presets[preset], **dict(overrides)}
@@ -112,7 +170,78 @@ def apply_preset(config_cls: type, presets: Mapping[str, Mapping[str, Any]], pre
     unknown = sorted(set(values) - names)
     if unknown:
         raise ValueError(f"preset {preset!r} sets unknown fields {', '.join(unknown)} of {config_cls.__name__}")
-    return config_cls(**values)
+    return validate_config(config_cls(**values))
+
+
+def validate_config(config: Any) -> Any:
+    """``config`` if every field is in range, else a ValueError naming the field and what it needs.
+
+    Integers are at least 0 (at least 1 for :data:`COUNTS`), floats finite, ``lr`` positive,
+    lists non-empty without repeats, border names known.
+    """
+    zero_allowed = getattr(config, "zero_allowed", frozenset())
+    for name, kind in field_types(type(config)).items():
+        value = getattr(config, name)
+        least = 1 if name in COUNTS and name not in zero_allowed else 0
+        if isinstance(value, tuple) and typing.get_origin(kind) is tuple and typing.get_args(kind)[-1:] == (...,):
+            if not value:
+                raise ValueError(f"--set {name}: give at least one value")
+            repeated = sorted({str(v) for v in value if value.count(v) > 1})
+            if repeated:
+                raise ValueError(f"--set {name}: {', '.join(repeated)} given more than once; list each value once")
+            for item in value:
+                _check_value(name, item, 0)
+        else:
+            _check_value(name, value, least)
+    return config
+
+
+def _check_value(name: str, value: Any, least: int) -> None:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int) and value < least:
+        raise ValueError(f"--set {name}={value}: must be at least {least}")
+    if isinstance(value, float) and (not math.isfinite(value) or (name == "lr" and value <= 0)):
+        raise ValueError(f"--set {name}={value}: must be a finite{' positive' if name == 'lr' else ''} number")
+    if isinstance(value, str) and name in ("border", "borders"):
+        try:
+            check_border(value)
+        except ValueError as error:
+            raise ValueError(f"--set {name}: {error}") from None
+
+
+def field_help(config_cls: type) -> dict[str, str]:
+    """Field name -> one-line meaning: the comment after the field in its class's source, else the glossary."""
+    comments: dict[str, str] = {}
+    for cls in reversed(config_cls.__mro__):
+        if not dataclasses.is_dataclass(cls) or cls is object:
+            continue
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):
+            continue
+        for line in _field_lines(source):
+            match = re.match(r"^\s+(\w+)\s*:[^#]*#\s*(.+)$", line)
+            if match:
+                comments[match.group(1)] = match.group(2).strip()
+    return {f.name: comments.get(f.name) or GLOSSARY.get(f.name, "") for f in dataclasses.fields(config_cls)}
+
+
+def _field_lines(source: str) -> list[str]:
+    """Lines of ``source`` whose comment is a real comment (not a ``#`` inside a string)."""
+    lines = source.splitlines()
+    found = []
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            found.append(lines[token.start[0] - 1])
+    return found
+
+
+def type_name(kind: Any) -> str:
+    """A field's type as users write it: ``int``, ``tuple[str, ...]``, ``int | None``."""
+    if isinstance(kind, type) and typing.get_origin(kind) is None:
+        return kind.__name__
+    return str(kind).replace("typing.", "")
 
 
 def config_dict(config: Any) -> dict[str, Any]:
@@ -126,3 +255,26 @@ def json_ready(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_ready(v) for v in value]
     return value
+
+
+def config_help(config_cls: type, presets: Mapping[str, Mapping[str, Any]]) -> str:
+    """Text for ``fullconv run NAME --help``: the presets and every ``--set`` key with type, default and meaning."""
+    lines = ["presets (named overrides of the defaults, which are the paper's protocol):"]
+    for name, overrides in presets.items():
+        shown = ", ".join(f"{k}={_text(v)}" for k, v in overrides.items()) or "the defaults"
+        lines.append(f"  {name:<10} {shown}")
+    kinds, meanings = field_types(config_cls), field_help(config_cls)
+    defaults = {f.name: f.default for f in dataclasses.fields(config_cls)}
+    rows = [(name, type_name(kind), _text(defaults[name])) for name, kind in kinds.items()]
+    widths = [min(24, max(len(row[i]) for row in rows)) for i in range(3)]  # a long default overflows
+    lines.append("--set KEY=VALUE keys (type, default, meaning; tuples as comma lists):")
+    for row in rows:
+        lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) +
+                     f"  {meanings[row[0]]}".rstrip())
+    return "\n".join(lines)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(_text(v) for v in value)
+    return "none" if value is None else str(value)

@@ -65,6 +65,7 @@ class Config(ExperimentConfig):
     val_per_class: int = 10
     subset_seed: int = 0              # one draw of subsets for every seed and border
     n_test: int = 0                   # test images (0: the whole test split)
+    zero_allowed = frozenset({"n_test"})  # n_test 0: the whole test split
     image_size: int = 224             # RandomResizedCrop(224); test Resize 256, CenterCrop 224
     canvas: int = 0                   # fashion-mnist only: > 28 puts each item at a seeded random position on a black canvas this wide
     shift_augment: int = 0            # in-memory sources: training images shifted by up to this many px (zero fill)
@@ -328,6 +329,8 @@ def effects(rows: list[dict]) -> list[dict]:
 
 EXPERIMENT = register(Experiment(
     name="data-efficiency",
+    takes_data=lambda cfg: cfg.source != "fashion-mnist", inputs_hint="--set source=imagenet",
+    validate=lambda cfg, ctx: check_config(cfg),
     summary="Accuracy of full vs same convolution trained on 50 ... all images per class",
     title="Data efficiency: training on subsets",
     config_cls=Config,

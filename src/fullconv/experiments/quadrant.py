@@ -202,6 +202,14 @@ def check_config(cfg: Config) -> None:
     frame_value(cfg.frame_colour)
 
 
+def validate(cfg: Config, ctx: RunContext) -> None:
+    """The config's checks, and that ``--weights`` fit every architecture's backbone (before a run writes)."""
+    check_config(cfg)
+    if ctx.weights is not None and "pretrained" in cfg.inits:
+        for arch in cfg.archs:
+            load_backbone(build(arch, num_classes=2), state_file(arch, ctx.weights), head_name(arch))
+
+
 def run(cfg: Config, ctx: RunContext) -> list[dict]:
     check_config(cfg)
     source = ctx.data or "fashion-mnist"
@@ -256,6 +264,8 @@ def check_pattern(summary: list[dict]) -> tuple[bool, str]:
 
 EXPERIMENT = register(Experiment(
     name="quadrant",
+    takes_data=lambda cfg: True, takes_weights=lambda cfg: "pretrained" in cfg.inits,
+    inputs_hint="add pretrained to --set inits", validate=validate,
     title="Quadrant location: how far from the border can location be exploited?",
     summary="Quadrant location task: accuracy against the frame around the canvas, per init and border",
     config_cls=Config,

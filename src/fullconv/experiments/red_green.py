@@ -24,7 +24,7 @@ import torch
 from ..datasets.redgreen import RedGreenSpec, red_green
 from ..layers import BORDERS, check_border
 from ..models.tiny import StackedConvMaxNet, red_green_net, seeded_members
-from ..training import InMemory, TrainConfig, evaluate, fit
+from ..training import InMemory, TrainConfig, evaluate, fit, interrupt
 from . import Experiment, ExperimentConfig, RunContext, register
 from .rook import torch_threads
 
@@ -114,10 +114,19 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
     # first): spawn would re-run the caller's main module, which scripts rarely guard
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(min(cfg.workers, len(borders)), mp_context=context) as pool:
+    # A stop request of this process reaches the workers through the event; they stop between two
+    # batches and the borders not started yet do not start (ctx.unit checks it first).
+    stop = interrupt.shared_event(context)
+    with ProcessPoolExecutor(min(cfg.workers, len(borders)), mp_context=context, initializer=interrupt.worker_init,
+                             initargs=(stop,)) as pool:
         jobs = [pool.submit(train_border_unit, cfg, border, ctx, None, True) for border in borders]
-        for _ in ctx.progress(as_completed(jobs), desc="red-green borders", total=len(jobs)):
-            pass
+        try:
+            for _ in ctx.progress(as_completed(jobs), desc="red-green borders", total=len(jobs)):
+                interrupt.check()
+        except BaseException:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         return [row for job in jobs for row in job.result()]
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 ORDER = ("rook", "conv-types", "red-green", "quadrant", "shift", "data-efficiency", "patch-matching", "action")
 
 #: Modules of the package that are the framework, not experiments.
-FRAMEWORK = frozenset({"config", "context", "registry", "results", "runner", "stats"})
+FRAMEWORK = frozenset({"config", "context", "identity", "registry", "results", "runner", "stats"})
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,10 @@ class Experiment:
     ``run(cfg, ctx) -> rows``; ``check(summary) -> (reproduced, one-line detail)``;
     ``effects(rows) -> [effect]``: the paper's claims as paired differences over seeds
     (:func:`fullconv.experiments.stats.paired_effect`), which then give the verdict instead of ``check``.
+    ``takes_data(cfg)`` / ``takes_weights(cfg)``: whether a run with ``cfg`` reads ``--data`` /
+    ``--weights`` (None: never; a run given one it would ignore is refused); ``inputs_hint`` says
+    which settings do read them. ``validate(cfg, ctx)`` raises a ValueError for inputs that cannot
+    work (e.g. weights of another architecture); the runner calls it before anything is written.
     """
 
     name: str
@@ -36,6 +40,10 @@ class Experiment:
     check: Callable | None = None
     effects: Callable | None = None
     title: str = ""
+    takes_data: Callable[[Any], bool] | None = None
+    takes_weights: Callable[[Any], bool] | None = None
+    inputs_hint: str = ""
+    validate: Callable[[Any, Any], None] | None = None
     module: str = field(default="", compare=False)
 
     @property

@@ -3,6 +3,7 @@ for ``same`` and ``full`` side by side, and a PNG of its last frame."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import matplotlib
@@ -21,9 +22,9 @@ SIDE_BY_SIDE = ("same", "full")
 MAX_FRAMES = 50
 
 
-def training_trace(out_dir: Path, border: str, member: int = 0) -> list[dict]:
+def training_trace(units_dir: Path, border: str, member: int = 0) -> list[dict]:
     """Per epoch of ``border``'s run: epoch, filter (5×5 list) and training accuracy of one member."""
-    log = out_dir / "units" / border / "log.jsonl"
+    log = units_dir / border / "log.jsonl"
     if not log.exists():
         raise FileNotFoundError(f"no training log {log}; run the rook experiment first (fullconv run rook)")
     trace = []
@@ -45,7 +46,7 @@ def feature_maps(border: str, weights: list, image_size: int, patch_size: int) -
 
 def _frames(results: dict, out_dir: Path) -> tuple[list[Image.Image], plt.Figure]:
     cfg = results["config"]
-    traces = {b: training_trace(out_dir, b) for b in SIDE_BY_SIDE}
+    traces = {b: training_trace(out_dir / results.get("units", "units"), b) for b in SIDE_BY_SIDE}
     epochs = min(len(t) for t in traces.values())
     steps = sorted(set(np.linspace(0, epochs - 1, min(epochs, MAX_FRAMES)).round().astype(int).tolist()))
     fig, axes = plt.subplots(4, 2, figsize=(5.2, 8.4), gridspec_kw={"height_ratios": [1, 1.2, 1.2, 0.9]})
@@ -91,7 +92,7 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
     """``rook_training.gif`` and ``rook_last_frame.png`` in ``out_dir``."""
     frames, fig = _frames(results, out_dir)
     gif = out_dir / "rook_training.gif"
-    tmp_gif = gif.with_suffix(".tmp.gif")
+    tmp_gif = gif.with_name(f".{gif.stem}.{os.getpid()}.gif")
     frames[0].save(tmp_gif, save_all=True, append_images=frames[1:], duration=120, loop=0)
     tmp_gif.replace(gif)
     return [gif, save_figure(fig, out_dir / "rook_last_frame.png", dpi=100)]

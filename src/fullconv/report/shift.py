@@ -57,9 +57,7 @@ def section(results: dict) -> str:
                  Raw(escape(number(paper, 2))) if paper is not None else None]
                 for arch, name, ours, n, paper in metric_tables(results)[metric]]
         parts.append(table(["arch", "variant", "ours", "n", "paper"], rows, caption=title))
-    note = ("<p>The paper's ResNet-34/50/101 numbers are not included (only the ordering: full above same, "
-            "with and without BlurPool); '–' marks them.</p>")
-    return "<h3>Shift metrics</h3>" + "".join(parts) + note
+    return "<h3>Shift metrics</h3>" + "".join(parts)
 
 
 def curves(results: dict) -> dict[str, dict[str, list[float]]]:

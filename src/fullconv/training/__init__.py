@@ -1,4 +1,5 @@
-"""The one training loop (fit, evaluate), its data batching, checkpoints, seeding, progress and torchrun helpers."""
+"""The one training loop (fit, evaluate), its data batching, checkpoints, seeding, progress, interruption and torchrun helpers."""
+from . import interrupt
 from .checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
 from .data import InMemory, epoch_order
 from .distributed import DistInfo, init_from_env, is_main, resolve_device
@@ -8,6 +9,6 @@ from .seed import seed_everything, set_deterministic
 
 __all__ = [
     "DistInfo", "FitResult", "InMemory", "TrainConfig", "atomic_write_json", "atomic_write_text", "cross_entropy",
-    "epoch_order", "evaluate", "fit", "init_from_env", "is_main", "load_checkpoint", "progress", "resolve_device",
+    "epoch_order", "evaluate", "fit", "init_from_env", "interrupt", "is_main", "load_checkpoint", "progress", "resolve_device",
     "save_checkpoint", "seed_everything", "set_deterministic",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -50,9 +51,15 @@ def save_checkpoint(path: Path | str, state: dict) -> None:
 
 
 def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`."""
+    """Read a checkpoint written by :func:`save_checkpoint`; a damaged file is a ValueError naming it."""
     # Our own files hold NumPy's RNG state next to tensors, which the weights-only unpickler refuses.
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError, ImportError,
+            pickle.UnpicklingError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+        raise ValueError(f"checkpoint {path} cannot be read ({reason}); delete it to train that unit from the "
+                         f"start, or run without --resume") from error
 
 
 def rng_state() -> dict:

@@ -5,6 +5,8 @@ What the loop guarantees:
   resumed after a kill ends with the same numbers as an uninterrupted one (bit for bit on CPU);
 - ``members > 1`` trains M stacked models at once, each with its own batch order, early stopping and
   best weights, with the results of M separate runs;
+- SIGINT/SIGTERM under :func:`fullconv.training.interrupt.stop_on_signals` stop it between two
+  batches (:class:`~fullconv.training.interrupt.Interrupted`), its last checkpoint intact;
 - under torchrun it wraps the model in DDP (with SyncBatchNorm on CUDA), shards the data, reduces
   the metrics over processes (every rank sees the global numbers), and only rank 0 writes.
 """
@@ -24,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from . import distributed
+from . import distributed, interrupt
 from .checkpoint import atomic_write_text, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import eval_batches, num_batches, train_batches, InMemory
 from .progress import progress as default_progress
@@ -167,6 +169,7 @@ def evaluate(model: nn.Module, data, *, device, batch_size: int, members: int = 
             out = model(x)
             losses = loss_fn(out, y)
         sums += _batch_stats(out, y, losses, members)
+        interrupt.check()
     return _metrics(sums, members)
 
 
@@ -455,6 +458,8 @@ def fit(model: nn.Module, train, val, cfg: TrainConfig, *, run_dir: Path | str, 
                 loss.backward()
                 optimizer.step()
             sums += _batch_stats(out, y, losses, members)
+            # Stop between batches: the last checkpoint is the previous epoch's, resumed bit for bit.
+            interrupt.check()
         record = {"epoch": epoch + 1, "lr": lr, **_metrics(sums, members, "train_")}
         if eval_fn is not None or val is not None:
             metrics = eval_fn(model) if eval_fn is not None else evaluate(
