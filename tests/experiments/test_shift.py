@@ -32,7 +32,8 @@ def test_tiny_rows_and_figure(single, tmp_path):
         assert row["diagonal_acc"] == pytest.approx(sum(row["diagonal_curve"]) / len(row["diagonal_curve"]))
         assert all(0.0 <= row[m] <= 100.0 for m in METRICS)
     assert max(row["acc"] for row in rows) > 100 / cfg.num_classes + 10  # trained beyond chance
-    assert single["figures"] == ["shift_diagonal.png"]
+    assert single["figures"] == ["shift_diagonal.png", "shift_effects.png"]
+    assert single["pattern"]["verdict"] == "not resolved"  # one seed: no interval
 
 
 def test_torchrun_two_processes_match_one(single, tmp_path):

@@ -7,8 +7,9 @@ import math
 from pathlib import Path
 
 from ..datasets.subsets import ALL
+from .effects import effects_figure, effects_table, losses_note, resolution_sentence
 from .figures import save_figure
-from .tables import table
+from .tables import number, table
 
 
 def per_seed_differences(rows: list[dict]) -> dict[str, dict[int, list[float]]]:
@@ -75,7 +76,33 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
                dict(zip(paper["per_class"], paper["same"])), "paper (ImageNet, ResNet-50)")
     fig.tight_layout()
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    return [save_figure(fig, Path(out_dir) / "data_efficiency.png", dpi=120)]
+    made = [save_figure(fig, Path(out_dir) / "data_efficiency.png", dpi=120)]
+    effects = effects_figure(results, Path(out_dir) / "data_efficiency_effects.png", paper_effects(results),
+                             "data efficiency: full − same (paper: ImageNet ResNet-50, red)")
+    return made + ([effects] if effects is not None else [])
+
+
+def paper_small_mean(paper: dict) -> float | None:
+    """The paper's full − same averaged over its subset sizes below the full set (50..500 per class)."""
+    diffs = [d for n, d in zip(paper.get("per_class", []), paper.get("full_minus_same", [])) if n != ALL]
+    return sum(diffs) / len(diffs) if diffs else None
+
+
+def paper_effects(results: dict) -> dict[str, float]:
+    """``metric|comparison`` -> the paper's difference: per subset size where the sizes match, and the small-data mean."""
+    paper = results.get("paper") or {}
+    by_size = {("all" if n == ALL else str(n)): d for n, d in zip(paper.get("per_class", []),
+                                                                  paper.get("full_minus_same", []))}
+    out = {}
+    for e in (results.get("pattern") or {}).get("effects") or []:
+        if not e["comparison"].startswith("full − same"):
+            continue
+        if "mean over" in e["comparison"] and paper_small_mean(paper) is not None:
+            out[f"{e['metric']}|{e['comparison']}"] = paper_small_mean(paper)
+        size = e["comparison"].rsplit(" at ", 1)[-1].split(" ")[0] if " at " in e["comparison"] else None
+        if size in by_size:
+            out[f"{e['metric']}|{e['comparison']}"] = by_size[size]
+    return out
 
 
 def _std(values: list[float]) -> float:
@@ -91,6 +118,14 @@ def section(results: dict) -> str:
     rows = [(border, _label(n), same.get(n), sum(d) / len(d), _std(d), len(d))
             for border, by_size in per_seed_differences(results.get("rows", [])).items()
             for n, d in sorted(by_size.items(), key=lambda item: math.inf if item[0] == ALL else item[0])]
-    return ("<p>Differences are paired by seed (same initial weights and subset). The subsets' indices are in "
-            "<code>subsets.json</code>; smaller subsets are contained in larger ones.</p>"
+    paper = results.get("paper") or {}
+    effects = ("<h3>Effects (95 % intervals)</h3><p>The judged effect is each seed's full − same averaged over "
+               "the subset sizes below the largest (the paper: about "
+               f"{number(paper_small_mean(paper), 1)} points over 50-500 per class on ImageNet). Quick presets use "
+               "the <code>bnneck</code> head so that full's larger, mostly-border feature map does not shrink its "
+               "pooled features. " + escape(resolution_sentence(results, paper_small_mean(paper))) + "</p>"
+               + effects_table(results, paper_effects(results))
+               + losses_note(results, ("border", "per_class"), {"border": "same"}))
+    return (effects + "<p>Differences are paired by seed (same initial weights and subset). The subsets' indices "
+            "are in <code>subsets.json</code>; smaller subsets are contained in larger ones.</p>"
             + table(["border", "per class", "same acc (%)", "difference (points)", "std", "seeds"], rows))
