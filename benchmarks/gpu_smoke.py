@@ -6,10 +6,12 @@ results.json), on small data written on the spot in the layouts the paper preset
 sizes and data-set sizes shrink, input sizes stay the paper's. ``--tiny`` also shrinks inputs and
 variants, so that the whole run takes seconds on a CPU.
 
-On CUDA the training loop uses AMP and channels-last (``TrainConfig`` defaults). Prints one line per
-preset::
+On CUDA the training loop uses AMP and channels-last (``TrainConfig`` defaults). Quadrant's
+``pretrained`` backbones are randomly initialised stand-ins (``--weights``), so that its
+frozen-backbone path runs; no accuracy of a smoke run means anything. Prints one line per preset,
+for example (``--device cpu --tiny``, one thread of a loaded 2-core CPU)::
 
-    shift            steps=6  steps/s=1.23  images/s=315  peak_mem=12.40GiB  loss=finite  wall_s=41.2
+    shift            steps=4  steps/s=0.342  images/s=1.027  peak_mem=n/a  loss=finite  wall_s=29.8
 
 ``steps`` counts optimizer steps of image models (a frozen backbone's head trained on cached
 features is not counted); ``steps/s`` and ``images/s`` are over the time from the start of each
