@@ -96,6 +96,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .experiments.results import RESULTS
     from .experiments.runner import default_out, run_experiment
     from .report.html import write_report
+    from .training.process_state import ProcessState, process_state
     from .training.progress import progress
 
     out = args.out if args.out is not None else default_out(args.preset)
@@ -107,6 +108,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             raise CliError(f"experiment {experiment.name!r} has no preset {args.preset!r}; "
                            f"choose one of: {', '.join(experiment.presets)}")
     failures: dict[str, str] = {}
+    start_state = ProcessState.capture()  # every experiment starts from it, whatever ran before
     bar = progress(experiments, desc="reproduce", total=len(experiments))
     for i, experiment in enumerate(bar, 1):
         results_file = out / experiment.name / RESULTS
@@ -116,8 +118,9 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"[{i}/{len(experiments)}] {experiment.name} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
         try:
-            results = run_experiment(experiment, preset=args.preset, out=out, device=args.device, resume=True,
-                                     redo=args.redo)
+            with process_state(start_state):
+                results = run_experiment(experiment, preset=args.preset, out=out, device=args.device, resume=True,
+                                         redo=args.redo)
         except (ValueError, FileNotFoundError) as error:
             failures[experiment.name] = str(error)
             print(f"fullconv: {experiment.name} failed: {error}", file=sys.stderr)

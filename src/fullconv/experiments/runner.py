@@ -10,7 +10,7 @@ from typing import Sequence
 
 from ..training.checkpoint import atomic_write_json
 from ..training.distributed import barrier, init_from_env, resolve_device
-from ..training.seed import set_deterministic
+from ..training.seed import deterministic
 from .config import apply_preset, config_dict, parse_sets
 from .context import RunContext
 from .registry import Experiment, get
@@ -75,12 +75,12 @@ def run_experiment(name: str | Experiment, *, preset: str = "quick", out: Path |
             shutil.rmtree(folder)
         claim_folder(folder, experiment.name, preset, config_dict(config))
     barrier()
-    set_deterministic(torch_device.type == "cpu")
     ctx = RunContext(out_dir=folder, device=torch_device, preset=preset, seeds=list(range(config.seeds)),
                      data=data, weights=Path(weights) if weights is not None else None, resume=resume,
                      distributed=dist)
     start = time.perf_counter()
-    rows = experiment.run(config, ctx)
+    with deterministic(torch_device.type == "cpu"):  # and nothing the run sets outlives it
+        rows = experiment.run(config, ctx)
     results = build_results(experiment, preset, config_dict(config), list(rows), torch_device,
                             time.perf_counter() - start)
     if dist.is_main:
