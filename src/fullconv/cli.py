@@ -160,6 +160,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .report.html import write_report
     from .report.tables import verdict_word
     from .training import interrupt
+    from .training.process_state import ProcessState, process_state
     from .training.progress import progress
 
     out = args.out if args.out is not None else default_out(args.preset)
@@ -171,6 +172,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             raise CliError(f"experiment {experiment.name!r} has no preset {args.preset!r}; "
                            f"choose one of: {', '.join(experiment.presets)}")
     failures: dict[str, str] = {}
+    start_state = ProcessState.capture()  # every experiment starts from it, whatever ran before
     bar = progress(experiments, desc="reproduce", total=len(experiments))
     for i, experiment in enumerate(bar, 1):
         interrupt.check()  # a stop asked for during the previous experiment: start no other
@@ -185,8 +187,9 @@ def _reproduce(args: argparse.Namespace) -> int:
             changed = "; ".join(differences(theirs, plan.identity)) if theirs else ""
             print(f"{step} ..." + (f" (results there are of other settings: {changed})" if changed else ""),
                   file=sys.stderr, flush=True)
-            results = run_experiment(experiment, preset=args.preset, out=out, device=args.device, resume=True,
-                                     redo=args.redo)
+            with process_state(start_state):
+                results = run_experiment(experiment, preset=args.preset, out=out, device=args.device, resume=True,
+                                         redo=args.redo)
         except (ValueError, OSError) as error:
             failures[experiment.name] = _one_line(error)
             print(f"fullconv: {experiment.name} failed: {_one_line(error)}", file=sys.stderr)

@@ -25,8 +25,8 @@ from ..datasets.redgreen import RedGreenSpec, red_green
 from ..layers import BORDERS, check_border
 from ..models.tiny import StackedConvMaxNet, red_green_net, seeded_members
 from ..training import InMemory, TrainConfig, evaluate, fit, interrupt
+from ..training.process_state import torch_threads
 from . import Experiment, ExperimentConfig, RunContext, register
-from .rook import torch_threads
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,8 @@ All seeds of a border train at once as members of one stacked net.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -22,6 +20,7 @@ from ..datasets.rook import rook_images
 from ..layers import check_border
 from ..models.tiny import StackedConvMaxNet, rook_net, seeded_members
 from ..training import InMemory, TrainConfig, evaluate, fit
+from ..training.process_state import torch_threads
 from . import Experiment, ExperimentConfig, RunContext, register
 
 BORDERS = ("same", "valid", "same-circular", "full", "full-exact")
@@ -44,22 +43,6 @@ class Config(ExperimentConfig):
 
 #: The paper: one filter with ``same`` padding separates the two corners.
 PAPER = {"same": {"train_acc_mean": 100.0, "train_acc_std": 0.0}}
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with ``threads`` torch threads (0: leave as is), then restore the count.
-
-    Tiny steps (one 32×32 image) cost more in thread synchronisation than in arithmetic, most of
-    all on a loaded machine.
-    """
-    before = torch.get_num_threads()
-    if threads > 0:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _snapshot(model: StackedConvMaxNet, data: InMemory, device) -> dict:

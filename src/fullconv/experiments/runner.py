@@ -26,7 +26,7 @@ import torch
 from ..training import interrupt
 from ..training.checkpoint import atomic_write_json
 from ..training.distributed import barrier, init_from_env, resolve_device
-from ..training.seed import set_deterministic
+from ..training.seed import deterministic
 from .config import apply_preset, config_dict, parse_sets
 from .context import RunContext
 from .identity import identity_id, run_identity
@@ -244,9 +244,9 @@ def run_experiment(name: str | Experiment, *, preset: str = "quick", out: Path |
             for other, changed in ctx.other_identities().items():
                 ctx.log(f"not reusing the units of other settings in units/{other} ({'; '.join(changed)})")
         barrier()
-        set_deterministic(plan.device.type == "cpu")
         start = time.perf_counter()
-        rows = experiment.run(config, ctx)
+        with deterministic(plan.device.type == "cpu"):  # and nothing the run sets outlives it
+            rows = experiment.run(config, ctx)
         results = build_results(experiment, preset, config_dict(config), list(rows), plan.device,
                                 time.perf_counter() - start)
         results["identity"] = plan.identity_id

@@ -1,10 +1,14 @@
 """Seeding and deterministic settings, so that a seed gives the same numbers on CPU."""
 from __future__ import annotations
 
+import contextlib
 import random
+from typing import Iterator
 
 import numpy as np
 import torch
+
+from .process_state import process_state
 
 
 def seed_everything(seed: int) -> None:
@@ -22,3 +26,11 @@ def set_deterministic(enabled: bool = True) -> None:
     torch.utils.deterministic.fill_uninitialized_memory = False
     torch.backends.cudnn.benchmark = not enabled
     torch.backends.cudnn.deterministic = enabled
+
+
+@contextlib.contextmanager
+def deterministic(enabled: bool = True) -> Iterator[None]:
+    """Run the block under :func:`set_deterministic` ``(enabled)``; restore every process-wide setting after it."""
+    with process_state():
+        set_deterministic(enabled)
+        yield
