@@ -18,12 +18,7 @@ FLOAT32 = 1e-5   # a different kernel order than eager: float32 rounding only
 BFLOAT16 = 2e-2  # 8 mantissa bits
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _net(border: str) -> nn.Module:

@@ -9,7 +9,6 @@ depend on the content).
 from functools import lru_cache
 
 import pytest
-import torch
 import torch.nn as nn
 
 from fullconv import check_equivariance, convert
@@ -19,13 +18,7 @@ EXACT = 1e-9     # float64 rounding stays many orders below
 BROKEN = 1e-4    # what zero padding gives is many orders above
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # small canvases: a second thread adds synchronisation and stalls on a busy 2-core machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @lru_cache(maxsize=4)

@@ -13,13 +13,7 @@ from fullconv.metrics import certificate
 from fullconv.models import small_resnet
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the canvases are tiny: a second thread only adds synchronisation (and stalls on a busy machine)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _net(border: str) -> nn.Module:
