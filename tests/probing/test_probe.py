@@ -113,8 +113,8 @@ def test_card_files(result, tmp_path):
 
 
 def test_batchnorm_at_initial_values_is_calibrated():
-    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2, padding=1),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Conv2d(4, 4, 3, stride=2, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
     before = {k: v.clone() for k, v in net.state_dict().items()}
     config = ProbeConfig(item=ITEM, train_items=4, test_items=4, shift_items=2, frames=(0,))
     out = probe(net, items(), config=config, progress=False)

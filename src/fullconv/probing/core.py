@@ -196,9 +196,8 @@ def probe(model: nn.Module, data: str | Tensor = "fashion-mnist", *, border: str
 
     notes = []
     if _needs_calibration(net):
-        stats = cache.get(("batchnorm",), lambda: _calibrate(net, _calibration_inputs(train, moving, geometry, mean, std,
-                                                                                    norm), config.batch_size,
-                                                             device, dtype), bar)
+        inputs = _calibration_inputs(train, moving, geometry, mean, std, norm)
+        stats = cache.get(("batchnorm",), lambda: _calibrate(net, inputs, config.batch_size, device, dtype), bar)
         _load_batchnorm(net, stats)
         _load_batchnorm(converted, stats)  # convert() keeps the module names
         notes.append("BatchNorm statistics were at their initial values; calibrated on the probe's canvases "
@@ -213,7 +212,7 @@ def probe(model: nn.Module, data: str | Tensor = "fashion-mnist", *, border: str
                                                                              border, variant), bar)
     for variant in VARIANTS:
         outputs = cache.get((variant, "shift", border), lambda: _shift_outputs(
-            nets[variant], head, moving, geometry, norm, background, config.batch_size, device, dtype), bar)
+            nets[variant], head, moving, geometry, norm, config.batch_size, device, dtype), bar)
         shift[variant] = _shift_summary(outputs, geometry, config.tolerance)
     for variant in VARIANTS:
         rows = []
@@ -253,7 +252,8 @@ def _in_channels(model: nn.Module) -> int:
 def _normalisation(channels: int, mean, std) -> tuple[tuple[float, ...], tuple[float, ...]]:
     if mean is None and std is None:
         return (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else ((0.0,) * channels, (1.0,) * channels)
-    mean, std = tuple(float(m) for m in (mean or (0.0,) * channels)), tuple(float(s) for s in (std or (1.0,) * channels))
+    mean = tuple(float(m) for m in (mean or (0.0,) * channels))
+    std = tuple(float(s) for s in (std or (1.0,) * channels))
     if len(mean) != channels or len(std) != channels or min(std) <= 0:
         raise ValueError(f"mean and std need {channels} values (std > 0) for a {channels}-channel model; "
                          f"got mean={mean}, std={std}")
@@ -381,7 +381,7 @@ def _quadrant_features(model, head, images: Tensor, geometry: Geometry, frame: i
     return {"features": features, "labels": torch.arange(len(canvas)) // len(images)}
 
 
-def _shift_outputs(model, head, moving: Tensor, geometry: Geometry, norm, background, batch_size, device, dtype
+def _shift_outputs(model, head, moving: Tensor, geometry: Geometry, norm, batch_size, device, dtype
                    ) -> dict[str, Tensor]:
     side = (geometry.shift_canvas,) * 2
     positions = geometry.distances
