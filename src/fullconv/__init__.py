@@ -3,6 +3,7 @@ from .convert import ConversionError, convert
 from .layers import BORDERS, check_border
 from . import metrics
 
-__version__ = "0.1.0"
+#: Part of every unit's identity: a new version trains new units instead of reusing older ones.
+__version__ = "0.2.0"
 
 __all__ = ["BORDERS", "ConversionError", "check_border", "convert", "metrics", "__version__"]
