@@ -305,3 +305,29 @@ def test_a_run_stopped_while_drawing_is_not_complete(in_tmp, monkeypatch, capsys
     assert main(["reproduce", "--preset", "ci", "--only", "toy", "--out", "out"]) == 0
     assert "toy: results exist, skipped" not in capsys.readouterr().err  # rerun, not trusted as done
     assert (in_tmp / "out" / "toy" / "results.json").exists()
+
+
+# ----------------------------------------------------------------------------- help and version
+
+def test_run_help_lists_presets_and_set_keys_with_types_defaults_and_meanings(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "red-green", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "quick      seeds=3, epochs=10, early_stopping=4" in out and "paper      the defaults" in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and line.split()}
+    from fullconv.experiments.config import field_types
+    from fullconv.experiments.red_green import Config
+    for key in field_types(Config):
+        assert key in lines, key
+    assert lines["workers"].split()[1:3] == ["int", "2"] and "own process with one torch thread" in lines["workers"]
+    assert lines["lr"].split()[1:3] == ["float", "1.0"] and "learning rate" in lines["lr"]
+    assert "tuple[str, ...]" in lines["borders"]
+    assert "--device" in out and "CUDA when available" in out
+
+
+def test_version(capsys):
+    import fullconv
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"fullconv {fullconv.__version__}\n"
