@@ -305,3 +305,52 @@ def test_a_run_stopped_while_drawing_is_not_complete(in_tmp, monkeypatch, capsys
     assert main(["reproduce", "--preset", "ci", "--only", "toy", "--out", "out"]) == 0
     assert "toy: results exist, skipped" not in capsys.readouterr().err  # rerun, not trusted as done
     assert (in_tmp / "out" / "toy" / "results.json").exists()
+
+
+# ----------------------------------------------------------------------------- help and version
+
+def test_run_help_lists_presets_and_set_keys_with_types_defaults_and_meanings(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "red-green", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "quick      seeds=3, epochs=10, early_stopping=4" in out and "paper      the defaults" in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and line.split()}
+    from fullconv.experiments.config import field_types
+    from fullconv.experiments.red_green import Config
+    for key in field_types(Config):
+        assert key in lines, key
+    assert lines["workers"].split()[1:3] == ["int", "2"] and "own process with one torch thread" in lines["workers"]
+    assert lines["lr"].split()[1:3] == ["float", "1.0"] and "learning rate" in lines["lr"]
+    assert "tuple[str, ...]" in lines["borders"]
+    assert "--device" in out and "CUDA when available" in out
+
+
+def test_version(capsys):
+    import fullconv
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"fullconv {fullconv.__version__}\n"
+
+
+def test_sigterm_stops_red_green_worker_processes_within_seconds(tmp_path):
+    sets = ["seeds=2", "n_train=100", "n_val=50", "n_test=50", "batch_size=50", "epochs=200", "early_stopping=0",
+            "workers=2"]
+    run = subprocess.Popen([sys.executable, "-m", "fullconv", "run", "red-green", "--preset", "ci", "--out", "out",
+                            *[item for s in sets for item in ("--set", s)]], cwd=tmp_path, env=ENV,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    units = tmp_path / "out" / "red-green" / "units"
+    end = time.monotonic() + 300
+    while not list(units.glob("*/*/checkpoint.pt")):  # a worker finished an epoch
+        assert run.poll() is None and time.monotonic() < end, run.communicate()
+        time.sleep(0.1)
+    workers = [int(p) for p in Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()]
+    assert workers
+    sent = time.monotonic()
+    run.send_signal(signal.SIGTERM)  # to the main process only: it must pass the stop on to its workers
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130
+    assert err.splitlines()[-1].startswith("fullconv: interrupted; run the same command again with --resume")
+    assert time.monotonic() - sent < 60  # borders left 200 epochs each: minutes if they went on
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    assert len(list(units.glob("*/*/rows.json"))) < 4 and not (tmp_path / "out" / "red-green" / "results.json").exists()

@@ -4,7 +4,8 @@ from .layers import BORDERS, check_border
 from . import metrics
 from .metrics import check_equivariance
 
-__version__ = "0.1.0"
+#: Part of every unit's identity: a new version trains new units instead of reusing older ones.
+__version__ = "0.2.0"
 
 __all__ = ["BORDERS", "ConversionError", "ProbeConfig", "ProbeResult", "check_border", "check_equivariance", "convert",
            "metrics", "probe", "__version__"]

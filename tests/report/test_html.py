@@ -43,3 +43,49 @@ def test_tables_escape_and_format():
     html = table(["border", "acc"], [["<same>", 98.123456], ["full", None]])
     assert "&lt;same&gt;" in html and "98.12" in html and "<td>–</td>" in html
     assert mean_std(73.66, 1.04) == "73.7 ± 1.0" and mean_std(0.145, None, digits=3) == "0.145"
+
+
+def test_paper_numbers_are_formatted_columns_never_raw_lists():
+    import re
+
+    from fullconv.experiments.registry import all_experiments
+    from fullconv.report.tables import paper_table
+    for experiment in all_experiments():
+        if experiment.paper is None:
+            continue
+        text = re.sub(r"<[^>]+>", " ", paper_table(experiment.paper))
+        assert not re.search(r"\[\s*-?\d", text), (experiment.name, text)  # no "[100.0, 0.0]"
+    red_green = paper_table({"full": {"similar": (89.7, 0.5)}})
+    assert "89.7 ± 0.5" in red_green
+    efficiency = paper_table({"per_class": [50, 100], "same": [26.39, 43.99], "statement": "full ahead"})
+    assert "<th>per_class</th><th>same</th>" in efficiency and "26.39" in efficiency and "full ahead" in efficiency
+
+
+def test_small_metrics_keep_their_digits():
+    from fullconv.report.tables import summary_table
+    html = summary_table([{"border": "same", "fpr95_mean": 0.0213, "fpr95_std": 0.0041, "n": 3},
+                          {"border": "full", "fpr95_mean": 0.145, "fpr95_std": 0.02, "n": 3}], ["border"], ["fpr95"])
+    assert "0.0213 ± 0.0041" in html and "0.1450 ± 0.0200" in html and "0.0 ± 0.0" not in html
+
+
+def test_the_paper_shift_numbers_of_every_resnet_are_shown():
+    from fullconv.experiments.registry import get
+    from fullconv.report.shift import section
+    page = section({"summary": [], "paper": get("shift").paper})
+    for value in ("82.06", "85.66", "91.53", "86.36", "92.75", "86.95", "88.73", "92.86"):
+        assert value in page
+
+
+def test_report_lists_experiments_without_results_with_the_reason(tmp_path):
+    from fullconv.experiments.registry import all_experiments
+    (tmp_path / "rook").mkdir()
+    (tmp_path / "rook" / "results.json").write_text(json.dumps(_results("rook", True, [])))
+    (tmp_path / "quadrant").mkdir()  # started, never completed
+    page = write_report(tmp_path, failures={"action": "no video decoder"}).read_text()
+    for experiment in all_experiments():
+        assert f'id="{experiment.name}"' in page
+    quadrant = page[page.index('<section id="quadrant"'):]
+    assert "started but not complete" in quadrant[:quadrant.index("</section>")]
+    shift = page[page.index('<section id="shift"'):]
+    assert "not run" in shift[:shift.index("</section>")]
+    assert "failed: no video decoder" in page

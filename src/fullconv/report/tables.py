@@ -131,12 +131,12 @@ def summary_table(summary: Sequence[dict], group_by: Sequence[str], metrics: Seq
 def paper_value(value: Any) -> Any:
     """One published number for a table cell: ``[mean, std]`` as 'mean ± std', floats with enough digits."""
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(v) for v in value):
-        places = digits_for(value[:1])
+        places = max(1, *(len(format(v, ".6g").partition(".")[2]) for v in value))  # the paper's own digits
         return Raw(f'<span class="num">{escape(mean_std(value[0], value[1], places))}</span>')
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if _is_number(value):
-        return Raw(f'<span class="num">{escape(number(value, digits_for([value], least=0)))}</span>')
+    if _is_number(value):  # as published: every digit the paper gave
+        return Raw(f'<span class="num">{value if isinstance(value, int) else format(value, ".6g")}</span>')
     if isinstance(value, (dict, list, tuple)):
         return Raw(paper_table(value))
     return value
