@@ -78,3 +78,16 @@ def test_bad_arguments_are_clear_errors():
         QuadrantCanvas(torch.rand(1, 3, 4, 4), canvas=10, frame=-1)
     with pytest.raises(ValueError, match="positive split sizes"):
         quadrant_images("fashion-mnist", (10, 0, 10), item=8, seed=0)
+
+
+def test_paper_split_protocol_shares_images_on_purpose(tmp_path):
+    """split_protocol=paper: every split is the head of one pool (the paper's code); default: disjoint."""
+    import torch
+
+    from fullconv.datasets.quadrant import quadrant_images
+
+    leaky = quadrant_images("fashion-mnist", (6, 4, 5), 8, 0, "paper")
+    assert torch.equal(leaky["test"].images, leaky["train"].images[:5])
+    assert torch.equal(leaky["val"].images, leaky["train"].images[:4])
+    ours = quadrant_images("fashion-mnist", (6, 4, 5), 8, 0)
+    assert not set(ours["test"].ids) & set(ours["train"].ids)

@@ -78,3 +78,19 @@ def test_dissimilar_is_similar_moved_by_sixteen_rows(splits):
 def test_unknown_split():
     with pytest.raises(ValueError, match="choose one of"):
         red_green(SPEC, 0, "test")
+
+
+def test_paper_split_protocol_copies_training_images_on_purpose():
+    """split_protocol=paper: val and similar test images are the first training images (the paper's leak)."""
+    from fullconv.datasets.redgreen import RedGreenSpec, red_green
+
+    spec = RedGreenSpec(n_train=40, n_val=10, n_test=20)
+    train, _ = red_green(spec, 0, "train", "paper")
+    for split, n in (("val", 10), ("similar", 20)):
+        x, y = red_green(spec, 0, split, "paper")
+        assert torch.equal(x, train[:n])
+    # Our default: no test image is a training image (the negative control).
+    similar, _ = red_green(spec, 0, "similar")
+    assert not any(torch.equal(image, t) for image in similar for t in train)
+    with pytest.raises(ValueError, match="unknown split_protocol"):
+        red_green(spec, 0, "val", "leaky")

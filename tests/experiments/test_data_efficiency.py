@@ -153,3 +153,22 @@ def test_subsets_from_a_path_list(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(["train/cow/9.png"]))
     with pytest.raises(ValueError, match="not in the training folder"):
         listed_subset(source, build_config(get("data-efficiency"), "paper", [f"subsets={tmp_path / 'bad.json'}"]))
+
+
+def test_effects_judge_the_small_data_mean_paired_by_seed():
+    from fullconv.experiments.data_efficiency import effects
+    from fullconv.experiments.results import effects_pattern
+    from fullconv.report.data_efficiency import paper_effects
+
+    def rows(gain):
+        return [{"border": b, "per_class": n, "seed": s, "acc": 50 + n / 10 + 5 * s + (gain(s) if b == "full" and n < 100 else 0.0)}
+                for b in ("same", "full") for n in (10, 25, 100) for s in range(4)]
+    pattern = effects_pattern(effects(rows(lambda s: 3.0 + 0.3 * s)))
+    claim = next(e for e in pattern["effects"] if e["claim"])
+    assert claim["comparison"] == "full − same, mean over 10, 25 per class" and claim["n_seeds"] == 4
+    assert claim["mean_diff"] == pytest.approx(3.45) and pattern["verdict"] == "reproduced"
+    # Seed noise (a 5-point spread between seeds) cancels in the pairing; a gain of ±3 does not.
+    assert effects_pattern(effects(rows(lambda s: 3.0 * (-1) ** s)))["verdict"] == "not resolved"
+    assert effects_pattern(effects(rows(lambda s: -2.0 - 0.1 * s)))["verdict"] == "contradicted"
+    assert paper_effects({"paper": get("data-efficiency").paper, "pattern": pattern})[
+        "acc|full − same, mean over 10, 25 per class"] == pytest.approx((4.8 + 3.4 + 3.2 + 1.3) / 4)

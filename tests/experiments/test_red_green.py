@@ -47,3 +47,18 @@ def test_check_pattern_rejects_a_full_border_that_reads_position():
     assert check_pattern(summary)[0] is False
     summary[2]["dissimilar_acc_mean"] = 98.5
     assert check_pattern(summary)[0] is True
+
+
+def test_split_protocol_option():
+    import torch
+
+    from fullconv.experiments import get
+    from fullconv.experiments.red_green import load_splits
+    from fullconv.experiments.runner import build_config
+
+    assert build_config(get("red-green"), "paper").split_protocol == "disjoint"  # ours stays the default
+    cfg = build_config(get("red-green"), "ci", ["split_protocol=paper"])
+    splits = load_splits(cfg)
+    assert torch.equal(splits["similar"].x, splits["train"].x[:cfg.n_test])
+    with pytest.raises(ValueError, match="unknown split_protocol 'leak'"):
+        build_config(get("red-green"), "ci", ["split_protocol=leak"])

@@ -48,17 +48,24 @@ class QuadrantGeometry:
         return self.offset * int(label)
 
 
-def quadrant_images(source: str, sizes: Sequence[int], item: int, seed: int) -> dict[str, ImageSet]:
+def quadrant_images(source: str, sizes: Sequence[int], item: int, seed: int,
+                    protocol: str = "disjoint") -> dict[str, ImageSet]:
     """Disjoint train/val/test image sets of ``sizes`` from ``source`` (see :mod:`fullconv.datasets.images`).
 
     All ``sum(sizes)`` images are distinct (no two share their pixels) and each goes to one split
-    only; the paper's code built its three sets from the same images.
+    only; the paper's code built its three sets from the same images. ``protocol="paper"``
+    reproduces that on purpose: every split is the head of one pool of ``max(sizes)`` images.
 
     Returns:
         split name -> :class:`ImageSet` with images (n, 3, item, item).
     """
     if len(sizes) != len(SPLITS) or min(sizes) < 1:
         raise ValueError(f"need {len(SPLITS)} positive split sizes (train, val, test); got {tuple(sizes)}")
+    if protocol not in ("disjoint", "paper"):
+        raise ValueError(f"unknown split_protocol {protocol!r}; choose one of: disjoint, paper")
+    if protocol == "paper":
+        pool = load_images(source, max(sizes), item, seed)
+        return {name: ImageSet(pool.images[:n], pool.ids[:n]) for name, n in zip(SPLITS, sizes)}
     pool = load_images(source, sum(sizes), item, seed)
     bounds = torch.tensor((0,) + tuple(sizes)).cumsum(0).tolist()
     return {name: ImageSet(pool.images[bounds[i]:bounds[i + 1]], pool.ids[bounds[i]:bounds[i + 1]])

@@ -12,7 +12,10 @@ colour order can solve both; a net that reads the absolute position fails on the
 
 Splits are drawn from their own seeds (``split_seed(seed, split)``) and never repeat an image of an
 earlier split (train, then val, then test), unlike the paper's code whose test images were copies
-of its training images.
+of its training images. ``protocol="paper"`` reproduces that leak on purpose, to compare with the
+paper's numbers: the validation and test layouts are the first ``n_val`` / ``n_test`` training
+layouts (the paper's generator was re-seeded on every call, so each split began with the same
+images).
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ from .splits import split_generator
 SPLITS = ("train", "val", "similar", "dissimilar")
 #: Splits in the order in which they are drawn; a later split never repeats an earlier one's image.
 DRAW_ORDER = ("train", "val", "test")
+#: ``disjoint``: our splits; ``paper``: validation and test are the head of the training split.
+SPLIT_PROTOCOLS = ("disjoint", "paper")
 
 
 @dataclass(frozen=True)
@@ -72,13 +77,22 @@ def _layout_keys(layouts: Tensor) -> Tensor:
     return key
 
 
-def split_layouts(spec: RedGreenSpec, seed: int, split: str) -> Tensor:
+def split_layouts(spec: RedGreenSpec, seed: int, split: str, protocol: str = "disjoint") -> Tensor:
     """Layouts of ``split`` ("train", "val" or "test"): (n, 5), none repeating an earlier split's.
 
-    Labels alternate 0, 1, 0, … so the classes are balanced.
+    Labels alternate 0, 1, 0, … so the classes are balanced. ``protocol="paper"``: "val" and
+    "test" are the first n training layouts instead (module docstring).
     """
     if split not in DRAW_ORDER:
         raise ValueError(f"unknown red-green split {split!r}; choose one of: {', '.join(DRAW_ORDER)}")
+    if protocol not in SPLIT_PROTOCOLS:
+        raise ValueError(f"unknown split_protocol {protocol!r}; choose one of: {', '.join(SPLIT_PROTOCOLS)}")
+    if protocol == "paper" and split != "train":
+        n = spec.sizes()[split]
+        if n > spec.n_train:
+            raise ValueError(f"split_protocol=paper takes the {split} images from the training images: "
+                             f"n_{split}={n} must be at most n_train={spec.n_train}")
+        return split_layouts(spec, seed, "train")[:n]
     taken = torch.zeros(0, dtype=torch.int64)
     for name in DRAW_ORDER:
         n = spec.sizes()[name]
@@ -131,8 +145,8 @@ def _box_masks(spec: RedGreenSpec, top: Tensor, left: Tensor) -> Tensor:
     return (rows[:, :, None] & cols[:, None, :]).float()
 
 
-def red_green(spec: RedGreenSpec, seed: int, split: str) -> tuple[Tensor, Tensor]:
-    """The images of ``split`` (one of :data:`SPLITS`) under root seed ``seed``.
+def red_green(spec: RedGreenSpec, seed: int, split: str, protocol: str = "disjoint") -> tuple[Tensor, Tensor]:
+    """The images of ``split`` (one of :data:`SPLITS`) under root seed ``seed`` and split ``protocol``.
 
     Returns:
         x: (N, 3, size, size) float32 in {0, 1}; y: (N,) int64 (0: red left and up, 1: green left and down).
@@ -145,4 +159,4 @@ def red_green(spec: RedGreenSpec, seed: int, split: str) -> tuple[Tensor, Tensor
     if split not in SPLITS:
         raise ValueError(f"unknown red-green split {split!r}; choose one of: {', '.join(SPLITS)}")
     source = "test" if split in ("similar", "dissimilar") else split
-    return render(spec, split_layouts(spec, seed, source), swap_bands=split == "dissimilar")
+    return render(spec, split_layouts(spec, seed, source, protocol), swap_bands=split == "dissimilar")

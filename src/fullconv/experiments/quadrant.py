@@ -52,6 +52,7 @@ class Config(ExperimentConfig):
     n_train: int = 1000
     n_val: int = 1000
     n_test: int = 1000
+    split_protocol: str = "disjoint"  # paper: train, val and test are the same images, as the paper's code
     epochs: int = 30
     batch_size: int = 8
     optimizer: str = "sgd"
@@ -216,7 +217,7 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
     backbones = {arch: pretrained_backbone(cfg, ctx, arch) for arch in cfg.archs if "pretrained" in cfg.inits}
     rows = []
     for seed in ctx.seeds:
-        splits = quadrant_images(source, (cfg.n_train, cfg.n_val, cfg.n_test), cfg.item, seed)
+        splits = quadrant_images(source, (cfg.n_train, cfg.n_val, cfg.n_test), cfg.item, seed, cfg.split_protocol)
         units = [(arch, init, border, frame) for arch in cfg.archs for init, border in variants(cfg, arch)
                  for frame in cfg.frames]
         for arch, init, border, frame in ctx.progress(units, desc=f"quadrant seed {seed}", total=len(units)):

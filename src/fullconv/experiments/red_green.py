@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..datasets.redgreen import RedGreenSpec, red_green
+from ..datasets.redgreen import SPLIT_PROTOCOLS, RedGreenSpec, red_green
 from ..layers import BORDERS, check_border
 from ..models.tiny import StackedConvMaxNet, red_green_net, seeded_members
 from ..training import InMemory, TrainConfig, evaluate, fit, interrupt
@@ -46,7 +46,13 @@ class Config(ExperimentConfig):
     n_val: int = 1000
     n_test: int = 1000
     data_seed: int = 0
+    split_protocol: str = "disjoint"  # paper: val and test images copied from the training images, as the paper's code
     workers: int = 2  # borders trained at once, each in its own process with one torch thread (CPU)
+
+    def __post_init__(self) -> None:
+        if self.split_protocol not in SPLIT_PROTOCOLS:
+            raise ValueError(f"unknown split_protocol {self.split_protocol!r}; choose one of: "
+                             f"{', '.join(SPLIT_PROTOCOLS)} (paper: the paper's code's test = training images)")
 
     def spec(self) -> RedGreenSpec:
         return RedGreenSpec(n_train=self.n_train, n_val=self.n_val, n_test=self.n_test)
@@ -69,7 +75,7 @@ PAPER = {
 def load_splits(cfg: Config) -> dict[str, InMemory]:
     """The four splits of the red-green data as in-memory tensors."""
     spec = cfg.spec()
-    return {split: InMemory(*red_green(spec, cfg.data_seed, split))
+    return {split: InMemory(*red_green(spec, cfg.data_seed, split, cfg.split_protocol))
             for split in ("train", "val", "similar", "dissimilar")}
 
 

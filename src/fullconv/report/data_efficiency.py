@@ -9,7 +9,7 @@ from pathlib import Path
 from ..datasets.subsets import ALL
 from .effects import effects_figure, effects_table, losses_note, resolution_sentence
 from .figures import save_figure
-from .tables import number, table
+from .tables import escape, number, table
 
 
 def per_seed_differences(rows: list[dict]) -> dict[str, dict[int, list[float]]]:
