@@ -209,11 +209,6 @@ class BlurPool(nn.Module):
         self.background = background
         self.register_buffer("filter", _restrict(blur_filter(self.size, ndim), self.stride), persistent=False)
 
-    def grid(self, grid):
-        """The sampling grid of the output, given that of the input (``fullconv.convert.Grid``)."""
-        kernel = tuple(self.filter.shape)
-        return grid.after(kernel, (1,) * self.ndim, self.stride, [left for left, _ in self.pads])
-
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != self.ndim + 2:
             raise ValueError(f"BlurPool for {self.ndim} spatial dims expects (B, C, *S) with {self.ndim + 2} "
