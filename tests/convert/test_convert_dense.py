@@ -182,6 +182,7 @@ def test_segmentation_output_map_is_exactly_equivariant(kind):
     assert errors["full"] > 1e-4 and errors["same"] > 1e-4
 
 
+@pytest.mark.slow
 def test_lraspp_output_map_is_exactly_equivariant():
     """torchvision's LRASPP (low/high branches fused by interpolation to the low branch's size) on
     the small dilated MobileNetV3, so that float64 runs in seconds; the large one converts above."""
