@@ -4,52 +4,71 @@ Every ``nn.Conv1d/2d/3d`` becomes a :class:`~fullconv.layers.BorderConv2d` (same
 names, so state_dicts load both ways) and every max/average pooling layer follows the rule of
 :mod:`fullconv.layers.pool`. ``same`` variants keep every map size, so swapping the layers is
 all they need. ``valid``, ``full`` and ``full-exact`` change the map sizes: the model is traced
-with ``torch.fx``, the sampling grid of every tensor (its first element's position in input
-coordinates and its stride, per spatial dim) is tracked through the graph, and where branches
-meet (residual additions, DenseNet concatenations) the maps are aligned by position with
-:func:`fullconv.layers.align`.
+with ``torch.fx`` and converted in passes over the graph:
 
-Grids of strided layers: with full padding the outputs of a 3×3/stride-2 convolution would be
-centred between the samples that the 1×1/stride-2 shortcut takes, and no padding can align two
-such grids. So every strided layer pads (``full``) or crops (``valid``) so that its outputs
-are centred on its input's sampling points (:func:`fullconv.layers.full_phase_left`); the
-first outputs of such a layer are then pure background, which costs one row and column.
+1. functional pools (``F.max_pool2d``) become :class:`~fullconv.layers.BorderPool` modules;
+2. every window layer is placed on its grid: it sets its own left padding once and returns the
+   :class:`Grid` of its output;
+3. where branches meet (additions, multiplications, concatenations, their in-place forms) the
+   maps are aligned with :func:`fullconv.layers.align`, the only rewrite of the graph.
+
+Grids follow the original model's index correspondence. Element ``i`` of a map of the original
+(same-padded) model is a response the original model computed; the converted map keeps it, at
+index ``i + lead``, among the extra border responses of the variant (``lead < 0`` for ``valid``,
+which drops responses). Every strided layer pads (``full``) or crops (``valid``) on the left until
+the original sampling positions are among its outputs, so ``lead`` is an integer by construction,
+and branches are aligned so that the elements the original model combined are still combined:
+in a ResNet-D, a 2×2 average-pool shortcut (centred at ``2i + 1/2``) still meets the 3×3/stride-2
+convolution (centred at ``2i``) index by index. For models whose layers all sample the same
+positions (every torchvision classifier), this is alignment by position. The first outputs of a
+strided layer can be pure background, which costs one row and column.
 """
 from __future__ import annotations
 
 import copy
 import linecache
+import math
 import operator
 import traceback
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers.align import align
+from .layers.align import align, crop_to
 from .layers.borders import FULL_BORDERS, SAME_BORDERS, check_border
-from .layers.conv import BORDER_CONV, _BorderConvMixin
-from .layers.padding import border_padding, effective_kernel, full_phase_left, per_dim, valid_phase_left
+from .layers.conv import BORDER_CONV, BORDER_CONV_TRANSPOSE, _BorderConvMixin, _BorderConvTransposeMixin
+from .layers.padding import border_padding, effective_kernel, per_dim
 from .layers.pool import BorderPool
+from .layers.upsample import interpolate_on_background
 
 _CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
+_CONV_TRANSPOSES = {nn.ConvTranspose1d: 1, nn.ConvTranspose2d: 2, nn.ConvTranspose3d: 3}
 _MAX_POOLS = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3}
 _AVG_POOLS = {nn.AvgPool1d: 1, nn.AvgPool2d: 2, nn.AvgPool3d: 3}
 _GLOBAL_MODULES = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
                    nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.Linear, nn.Flatten)
 _GLOBAL_FUNCTIONS = {F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.adaptive_max_pool1d,
-                     F.adaptive_max_pool2d, F.adaptive_max_pool3d, torch.flatten, F.linear, torch.mean, torch.sum,
-                     torch.amax, torch.amin, torch.reshape, torch.matmul, torch.bmm, torch.einsum}
-_GLOBAL_METHODS = {"mean", "sum", "amax", "amin", "view", "reshape", "flatten", "size", "dim", "numel", "squeeze",
-                   "max", "min", "norm"}
+                     F.adaptive_max_pool2d, F.adaptive_max_pool3d, torch.flatten, F.linear, torch.reshape, torch.matmul,
+                     torch.bmm, torch.einsum}
+_GLOBAL_METHODS = {"view", "reshape", "flatten", "size", "dim", "numel", "squeeze", "max", "min", "norm"}
+#: reductions: global over a spatial dim (or all dims), grid-keeping over leading dims only
+_REDUCE_FUNCTIONS = {torch.mean, torch.sum, torch.amax, torch.amin}
+_REDUCE_METHODS = {"mean", "sum", "amax", "amin"}
 _FUNCTIONAL_POOLS = {F.max_pool1d: ("max", 1), F.max_pool2d: ("max", 2), F.max_pool3d: ("max", 3),
                      F.avg_pool1d: ("avg", 1), F.avg_pool2d: ("avg", 2), F.avg_pool3d: ("avg", 3),
                      torch.max_pool1d: ("max", 1), torch.max_pool2d: ("max", 2), torch.max_pool3d: ("max", 3)}
 _FUNCTIONAL_CONVS = {F.conv1d, F.conv2d, F.conv3d, torch.conv1d, torch.conv2d, torch.conv3d}
+_INTERPOLATIONS = {F.interpolate, F.upsample}
+#: layers whose output grid differs from their input's: a module holding none is traced as one leaf
+_SPATIAL_MODULES = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+                    nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd, nn.Upsample,
+                    _BorderConvMixin, _BorderConvTransposeMixin, BorderPool)
+_CONVERTED = (_BorderConvMixin, _BorderConvTransposeMixin, BorderPool)
+_CONTAINERS = (nn.Module, nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
 
 
 class ConversionError(TypeError):
@@ -58,37 +77,54 @@ class ConversionError(TypeError):
 
 @dataclass(frozen=True)
 class Grid:
-    """Where a map samples the input: element ``i`` sits at ``anchor + i·stride`` per spatial dim."""
+    """Where a converted map's elements come from, per spatial dim.
 
-    anchor: tuple[Fraction, ...]
+    Element ``j`` of the converted map is element ``j - lead`` of the original model's map (an
+    extra border response where that index is outside the original map); neighbours are
+    ``stride`` input steps apart.
+    """
+
+    lead: tuple[int, ...]
     stride: tuple[int, ...]
+    #: dims of the tensor (batch, channels, ..., then the spatial ones); a reduction over leading
+    #: dims (SKNet's sum over its branches) keeps the grid
+    rank: int | None = None
 
-    def after(self, kernel: Sequence[int], dilation: Sequence[int], stride: Sequence[int],
-              left: Sequence[int]) -> "Grid":
-        """Grid of the output of a window operation (kernel, dilation, stride, left padding) on this grid."""
-        anchor = tuple(a + (Fraction(effective_kernel(k, d) - 1, 2) - l) * s
-                       for a, k, d, l, s in zip(self.anchor, kernel, dilation, left, self.stride))
-        return Grid(anchor, tuple(s * t for s, t in zip(self.stride, stride)))
+
+class _NetworkInput:
+    """Grid state of the network input (and pointwise functions of it) before any spatial layer."""
+
+    def __repr__(self) -> str:  # pragma: no cover - repr only
+        return "NETWORK_INPUT"
+
+
+class _Global:
+    """Grid state of a tensor without spatial layout (pooled features, logits)."""
+
+    def __repr__(self) -> str:  # pragma: no cover - repr only
+        return "GLOBAL"
+
+
+NETWORK_INPUT = _NetworkInput()
+GLOBAL = _Global()
 
 
 def _input_grid(nd: int) -> Grid:
-    return Grid((Fraction(0),) * nd, (1,) * nd)
-
-
-_INPUT = "input"     # the network input, before any spatial operation
-_GLOBAL = "global"   # a tensor without spatial layout (pooled features, logits)
+    return Grid((0,) * nd, (1,) * nd, nd + 2)
 
 
 def convert(model: nn.Module, border: str, *, inplace: bool = False, background: float | Sequence[float] = 0.0,
             dims: str | None = None, blurpool: bool = False, blur_size: int = 3,
-            paper_stem_pool: bool = False) -> nn.Module:
+            paper_stem_pool: bool = False, output: str = "map") -> nn.Module:
     """Return ``model`` with every convolution and pooling layer switched to ``border``.
 
     Args:
         model: a CNN built from ``nn.Conv*d`` / ``nn.*Pool*d`` modules (torchvision classification
-            and video models, fullconv's zoo, or any model ``torch.fx`` can trace).
+            and video models, timm CNNs, fullconv's zoo, or any model ``torch.fx`` can trace).
         border: a name from ``fullconv.BORDERS``.
-        inplace: convert ``model`` itself (and return it) instead of a deep copy.
+        inplace: convert ``model`` itself (and return it) instead of a deep copy. All or nothing:
+            the model is converted as a copy that shares its parameters and buffers, and swapped
+            into ``model`` only when the conversion succeeded.
         background: value of the input image's background (per channel or one number), in the
             units the network sees (after normalisation); ``full-exact`` pads the input with it.
         dims: 3-D models only: ``"spacetime"`` (default) applies the border to time, height and
@@ -98,16 +134,26 @@ def convert(model: nn.Module, border: str, *, inplace: bool = False, background:
         blur_size: taps of the binomial blur filter.
         paper_stem_pool: replace a ResNet's 3×3/stride-2 stem max pooling by 2×2/stride-2, as the
             F-Conv ResNet of Kayhan & van Gemert (2020) did.
+        output: dense prediction (a final ``F.interpolate(x, size=input.shape[-2:])``): ``"map"``
+            (default) upsamples by the total stride instead, so the output map covers the input
+            and the border responses around it and is exactly equivariant with ``full-exact``;
+            ``"input-size"`` crops that map to the input's positions (the original's output
+            indices): the same values where it keeps them, but the border responses beyond the
+            input are dropped, so content near the border is cut off. ``full`` variants only.
 
     Returns:
         The converted model, an instance of the model's class with the same attributes and the
-        same state_dict keys. Where branches must be aligned (``valid``, ``full``, ``full-exact``
-        on residual or dense networks), its class is a subclass whose forward is generated by
-        ``torch.fx`` with the alignment in it: call the whole model (its blocks' own forwards
-        do not align).
+        same state_dict keys; every parameter and buffer is bit-identical to the original's
+        (tracing runs the model's forward, and whatever that forward changes is restored).
+        Where branches must be aligned (``valid``, ``full``, ``full-exact`` on residual or dense
+        networks), its class is a subclass whose forward is generated by ``torch.fx`` with the
+        alignment in it: call the whole model (its blocks' own forwards do not align). That
+        class pickles (``torch.save(net)`` / ``torch.load(..., weights_only=False)``) and
+        deep-copies like the original.
 
     Raises:
-        ValueError: unknown border or option.
+        ValueError: unknown border or option, or a ``background`` that does not match the
+            input channels of the first convolution.
         ConversionError: a model that cannot be converted (the message names the operation).
 
     Example:
@@ -121,22 +167,75 @@ def convert(model: nn.Module, border: str, *, inplace: bool = False, background:
         raise ValueError(f"unknown dims {dims!r}; choose 'spatial' (height and width) or 'spacetime'")
     if not isinstance(model, nn.Module):
         raise ConversionError(f"convert() needs an nn.Module, got {type(model).__name__}")
-    model = model if inplace else copy.deepcopy(model)
+    if output not in ("map", "input-size"):
+        raise ValueError(f"unknown output {output!r}; choose 'map' (the full output map) or 'input-size'")
+    if output == "input-size" and border == "valid":
+        raise ValueError("output='input-size' needs a border that keeps the input's positions; valid drops them")
+    background = _check_background(background)
+    converted = _convert_copy(model, border, background, dims, blurpool, blur_size, paper_stem_pool, output,
+                              share_tensors=inplace)
+    if not inplace:
+        return converted
+    # the copy shares model's parameters and buffers: swapping its state in completes the conversion
+    model.__dict__.clear()
+    model.__dict__.update(converted.__dict__)
+    model.__class__ = type(converted)
+    return model
+
+
+def _check_background(background) -> torch.Tensor:
+    try:
+        values = torch.as_tensor(background, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"background must be a number or one number per input channel; got {background!r}") from None
+    if values.numel() == 0:
+        raise ValueError("background is empty; give one number or one per input channel")
+    return values
+
+
+def _convert_copy(model: nn.Module, border: str, background: torch.Tensor, dims: str | None, blurpool: bool,
+                  blur_size: int, paper_stem_pool: bool, output: str, share_tensors: bool) -> nn.Module:
+    """Convert a deep copy of ``model`` (sharing its parameters and buffers if ``share_tensors``)."""
+    memo = {id(t): t for t in _tensors(model)} if share_tensors else {}
+    work = copy.deepcopy(model, memo)
     if paper_stem_pool:
-        _replace_stem_pool(model)
-    swapped = _swap_layers(model, border, dims, blurpool, blur_size)
-    if not swapped:
+        _replace_stem_pool(work)
+    origins = _swap_layers(work, border, dims, blurpool, blur_size)
+    if not origins:
         raise ConversionError(
             f"convert(): {type(model).__name__} has no nn.Conv1d/2d/3d or pooling layer to convert; "
             f"build the model from torch.nn convolution modules")
     if border in SAME_BORDERS:
-        return model  # map sizes and grids are unchanged: nothing to align
-    graph = _trace(model)
-    aligner = _Aligner(model, graph, border, background, dims)
-    aligner.run()
-    if aligner.rewritten:
-        _use_graph_forward(model, graph)
-    return model
+        return work  # map sizes and grids are unchanged: nothing to align
+    graph = _trace(work)
+    rewritten = _modularize_pools(work, graph, border, origins)
+    placer = _GridPass(work, graph, border, background, dims, origins, output)
+    placer.run()
+    if rewritten or placer.rewritten:
+        _use_graph_forward(work, graph)
+    return work
+
+
+def _tensors(model: nn.Module) -> Iterator[torch.Tensor]:
+    for module in model.modules():
+        yield from (t for t in module._parameters.values() if t is not None)
+        yield from (t for t in module._buffers.values() if t is not None)
+
+
+class _Snapshot:
+    """Every parameter and buffer of a model, to undo what running its forward changed."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.slots = [(table, name, tensor, tensor.detach().clone())
+                      for module in model.modules()
+                      for table in (module._parameters, module._buffers)
+                      for name, tensor in table.items() if tensor is not None]
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for table, name, tensor, saved in self.slots:
+                table[name] = tensor  # a forward that re-assigned the attribute gets the original back
+                tensor.copy_(saved)
 
 
 def _use_graph_forward(model: nn.Module, graph: fx.Graph) -> None:
@@ -146,10 +245,36 @@ def _use_graph_forward(model: nn.Module, graph: fx.Graph) -> None:
     its submodules keep their own forwards); only the top-level forward aligns branches.
     """
     graph.lint()
-    forward = type(fx.GraphModule(model, graph)).forward
-    cls = type(model)
-    model.__class__ = type(cls.__name__, (cls,), {"forward": forward, "__module__": cls.__module__,
-                                                  "__qualname__": cls.__qualname__})
+    _, (body, import_block) = fx.GraphModule(model, graph).__reduce__()
+    model.__class__ = _converted_class(type(model), import_block + body["_code"])
+
+
+_CONVERTED_CLASSES: dict[tuple[type, str], type] = {}
+
+
+def _converted_class(base: type, source: str) -> type:
+    """The subclass of ``base`` whose forward is ``source`` (one class per base and source)."""
+    key = (base, source)
+    if key not in _CONVERTED_CLASSES:
+        filename = f"<fullconv forward of {base.__module__}.{base.__qualname__} #{len(_CONVERTED_CLASSES)}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+        namespace: dict[str, Any] = {}
+        exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - source generated by torch.fx
+        _CONVERTED_CLASSES[key] = type(base.__name__, (base,), {
+            "forward": namespace["forward"], "__module__": base.__module__, "__qualname__": base.__qualname__,
+            "_fullconv_base": base, "_fullconv_source": source, "__reduce_ex__": _reduce_converted})
+    return _CONVERTED_CLASSES[key]
+
+
+def _reduce_converted(self, protocol):
+    """Pickle (and deep-copy) a converted model by its base class and forward source."""
+    return _rebuild_converted, (self._fullconv_base, self._fullconv_source), self.__dict__.copy()
+
+
+def _rebuild_converted(base: type, source: str) -> nn.Module:
+    """An empty instance of the converted class; pickle then restores its state."""
+    cls = _converted_class(base, source)
+    return cls.__new__(cls)
 
 
 # --------------------------------------------------------------------------- layer swapping
@@ -172,25 +297,26 @@ def _original_pads(layer: nn.Module, nd: int, kernel, dilation) -> tuple[tuple[i
 def layer_pads(border: str, kernel: Sequence[int], dilation: Sequence[int], stride: Sequence[int],
                border_dims: Sequence[int], original: Sequence[tuple[int, int]]
                ) -> tuple[tuple[int, int], ...]:
-    """Padding per spatial dim of a converted layer (see the module docstring for the strided rule)."""
+    """Padding per spatial dim of a converted layer before it is placed on its grid.
+
+    ``full`` variants pad ``d·(k-1)`` on both sides, ``valid`` nothing, ``same`` variants their
+    own amounts; dims outside ``border_dims`` keep the ``original`` padding. The grid pass of
+    ``convert()`` then sets the left amounts of strided layers (see the module docstring).
+    """
     pads = []
-    for dim, (k, d, s) in enumerate(zip(kernel, dilation, stride)):
+    for dim, (k, d) in enumerate(zip(kernel, dilation)):
         if dim not in border_dims:
             pads.append(tuple(original[dim]))
-        elif border in FULL_BORDERS:
-            extent = effective_kernel(k, d) - 1
-            pads.append((full_phase_left(k, d, s), extent))
-        elif border == "valid":
-            pads.append((valid_phase_left(k, d, s), 0))
         else:
             pads.append(border_padding(border, k, d))
     return tuple(pads)
 
 
-def _convert_conv(layer: nn.Module, nd: int, border: str, dims: str | None) -> nn.Module:
+def _convert_conv(layer: nn.Module, nd: int, border: str, dims: str | None) -> tuple[nn.Module, tuple[int, ...]]:
     kernel, stride, dilation = layer.kernel_size, layer.stride, layer.dilation
     border_dims = _border_dims(nd, dims)
-    pads = layer_pads(border, kernel, dilation, stride, border_dims, _original_pads(layer, nd, kernel, dilation))
+    original = _original_pads(layer, nd, kernel, dilation)
+    pads = layer_pads(border, kernel, dilation, stride, border_dims, original)
     new = BORDER_CONV[nd](layer.in_channels, layer.out_channels, kernel, stride=stride, dilation=dilation,
                           groups=layer.groups, bias=layer.bias is not None, border=border,
                           border_dims=border_dims, pads=pads, device=layer.weight.device, dtype=layer.weight.dtype)
@@ -198,23 +324,47 @@ def _convert_conv(layer: nn.Module, nd: int, border: str, dims: str | None) -> n
     if layer.bias is not None:
         new.bias = layer.bias
     new.train(layer.training)
-    return new
+    return new, tuple(left for left, _ in original)
 
 
-def _convert_pool(layer: nn.Module, kind: str, nd: int, border: str, dims: str | None) -> nn.Module:
+def _convert_conv_transpose(layer: nn.Module, nd: int, border: str, dims: str | None
+                            ) -> tuple[nn.Module, tuple[int, ...]]:
+    if nd == 3 and dims == "spatial":
+        raise ConversionError("convert(): dims='spatial' keeps the time padding, which a transposed 3-D convolution "
+                              "cannot; use dims='spacetime'")
+    if isinstance(layer.padding, str) or layer.padding_mode != "zeros":
+        raise ConversionError(f"convert(): transposed convolution with padding={layer.padding!r} and padding_mode="
+                              f"{layer.padding_mode!r} is not supported; use integer zero padding")
+    new = BORDER_CONV_TRANSPOSE[nd](layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+                                    dilation=layer.dilation, groups=layer.groups, bias=layer.bias is not None,
+                                    border=border, device=layer.weight.device, dtype=layer.weight.dtype)
+    new.weight = layer.weight
+    if layer.bias is not None:
+        new.bias = layer.bias
+    new.train(layer.training)
+    return new, per_dim(layer.padding, nd)
+
+
+def _convert_pool(layer: nn.Module, kind: str, nd: int, border: str, dims: str | None
+                  ) -> tuple[nn.Module, tuple[int, ...]]:
     kernel = per_dim(layer.kernel_size, nd)
     stride = per_dim(layer.stride if layer.stride is not None else layer.kernel_size, nd)
     dilation = per_dim(getattr(layer, "dilation", 1), nd)
     border_dims = _border_dims(nd, dims)
     original = tuple((p, p) for p in per_dim(layer.padding, nd))
+    pool = _border_pool(kind, nd, kernel, stride, dilation, border, border_dims, original)
+    pool.train(layer.training)
+    return pool, tuple(left for left, _ in original)
+
+
+def _border_pool(kind: str, nd: int, kernel, stride, dilation, border: str, border_dims: Sequence[int],
+                 original: Sequence[tuple[int, int]]) -> BorderPool:
     if border in SAME_BORDERS:
-        pads = original  # the pooling keeps its own padding (see fullconv.layers.pool)
+        pads = tuple(original)  # the pooling keeps its own padding (see fullconv.layers.pool)
     else:
         pads = layer_pads(border, kernel, dilation, stride, border_dims, original)
-    pool = BorderPool(kind, nd, kernel, stride, dilation, border="same" if border in SAME_BORDERS else border,
+    return BorderPool(kind, nd, kernel, stride, dilation, border="same" if border in SAME_BORDERS else border,
                       pads=pads, border_dims=border_dims)
-    pool.train(layer.training)
-    return pool
 
 
 def _kind(module: nn.Module, table: dict[type, int]) -> int:
@@ -222,28 +372,34 @@ def _kind(module: nn.Module, table: dict[type, int]) -> int:
     return next((nd for cls, nd in table.items() if isinstance(module, cls)), 0)
 
 
-def _swap_layers(model: nn.Module, border: str, dims: str | None, blurpool: bool, blur_size: int) -> int:
-    """Replace every conv/pool child in place; returns how many layers were converted."""
-    count = 0
+#: per converted layer (by id), the left padding per spatial dim of the layer it replaces
+Origins = dict[int, tuple[int, ...]]
+
+
+def _swap_layers(model: nn.Module, border: str, dims: str | None, blurpool: bool, blur_size: int) -> Origins:
+    """Replace every conv/pool child in place; returns the original left padding of each new layer."""
+    origins: Origins = {}
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             new = None
-            if isinstance(child, (_BorderConvMixin, BorderPool)):
+            if isinstance(child, _CONVERTED):
                 raise ConversionError(f"convert(): layer {name!r} is already converted ({child.border!r}); "
                                       f"convert the original model instead")
             # subclasses count too (torchvision's Conv3DSimple is an nn.Conv3d): the border decides the padding
             if (nd := _kind(child, _CONVS)):
-                new = _convert_conv(child, nd, border, dims)
+                new, left = _convert_conv(child, nd, border, dims)
+            elif (nd := _kind(child, _CONV_TRANSPOSES)) and border not in SAME_BORDERS:
+                new, left = _convert_conv_transpose(child, nd, border, dims)
             elif (nd := _kind(child, _MAX_POOLS)) and (border not in SAME_BORDERS or blurpool):
-                new = _convert_pool(child, "max", nd, border, dims)
+                new, left = _convert_pool(child, "max", nd, border, dims)
             elif (nd := _kind(child, _AVG_POOLS)) and border not in SAME_BORDERS:
-                new = _convert_pool(child, "avg", nd, border, dims)
+                new, left = _convert_pool(child, "avg", nd, border, dims)
             if new is not None:
-                if blurpool:
+                if blurpool and not isinstance(new, _BorderConvTransposeMixin):
                     _attach_blur(new, blur_size)
                 setattr(parent, name, new)
-                count += 1
-    return count
+                origins[id(new)] = left
+    return origins
 
 
 def _attach_blur(layer: nn.Module, blur_size: int) -> None:
@@ -275,26 +431,72 @@ def _replace_stem_pool(model: nn.Module) -> None:
 
 # --------------------------------------------------------------------------- tracing
 
+def _is_torch_layer(module: nn.Module) -> bool:
+    """Whether ``module`` is (a subclass of) a torch.nn layer such as BatchNorm2d, not a container."""
+    return any(cls.__module__.startswith("torch.nn.modules.") and cls not in _CONTAINERS
+               for cls in type(module).__mro__)
+
+
 class _Tracer(fx.Tracer):
-    """Keeps fullconv's layers and torch.nn's layers as leaves of the graph."""
+    """Keeps fullconv's layers and torch.nn's layers as leaves of the graph.
+
+    Subclasses of torch.nn layers without a spatial layer inside (timm's ``BatchNormAct2d``) are
+    leaves too: their forwards branch on ``self.training``, which a traced graph would freeze. So
+    are the ``leaves`` given: blocks without a spatial layer that cannot be traced.
+    """
+
+    def __init__(self, leaves: Sequence[nn.Module] = ()) -> None:
+        super().__init__()
+        self.leaves = {id(module) for module in leaves}
 
     def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
-        if isinstance(module, (_BorderConvMixin, BorderPool)):
+        if isinstance(module, _CONVERTED) or id(module) in self.leaves:
             return True
         if type(module).__module__.startswith("torchvision.ops.stochastic_depth"):
+            return True
+        if _is_torch_layer(module) and not any(isinstance(m, _SPATIAL_MODULES) for m in module.modules()):
             return True
         return super().is_leaf_module(module, qualified_name)
 
 
 def _trace(model: nn.Module) -> fx.Graph:
+    """Trace ``model``; its parameters and buffers are left as they were before.
+
+    A block that fails to trace but holds no spatial layer becomes a leaf (a pointwise operation
+    for the grids), and tracing starts again; a failure inside a block with spatial layers is a
+    ConversionError naming the file, the line and the way out.
+    """
+    snapshot = _Snapshot(model)
+    leaves: list[nn.Module] = []
     try:
-        return _Tracer().trace(model)
-    except Exception as error:  # fx raises many types; all mean "cannot trace"
-        raise ConversionError(
-            f"convert(): torch.fx cannot trace {type(model).__name__} at {_user_frame(error)}: "
-            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}; "
-            f"make that operation traceable (no Python control flow on tensor values) or use a 'same' border"
-        ) from None
+        while True:
+            try:
+                return _Tracer(leaves).trace(model)
+            except Exception as error:  # fx raises many types; all mean "cannot trace"
+                block = _failing_block(model, error)
+                if block is None or block is model or any(isinstance(m, _SPATIAL_MODULES) for m in block.modules()):
+                    raise ConversionError(
+                        f"convert(): torch.fx cannot trace {type(model).__name__} at {_user_frame(error)}: "
+                        f"{str(error).splitlines()[0] if str(error) else type(error).__name__}; make that operation "
+                        f"traceable (no Python control flow on tensor values or shapes) or use a 'same' border"
+                    ) from None
+                leaves.append(block)
+            finally:
+                snapshot.restore()
+    finally:
+        snapshot.restore()
+
+
+def _failing_block(model: nn.Module, error: BaseException) -> nn.Module | None:
+    """The innermost submodule of ``model`` whose forward was running when ``error`` was raised."""
+    members = {id(m) for m in model.modules()}
+    found, tb = None, error.__traceback__
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("self")
+        if isinstance(candidate, nn.Module) and id(candidate) in members:
+            found = candidate
+        tb = tb.tb_next
+    return found
 
 
 def _user_frame(error: BaseException) -> str:
@@ -306,110 +508,14 @@ def _user_frame(error: BaseException) -> str:
     return "an unknown operation"
 
 
-# --------------------------------------------------------------------------- grid tracking and alignment
+# --------------------------------------------------------------------------- pass 1: functional pools
 
-def _spatial_inputs(node: fx.Node, grids: dict[fx.Node, Any]) -> list[fx.Node]:
-    seen: list[fx.Node] = []
-    fx.node.map_arg((node.args, node.kwargs), lambda n: seen.append(n) if n not in seen else None)
-    return [n for n in seen if isinstance(grids.get(n), Grid) or grids.get(n) == _INPUT]
-
-
-class _Aligner:
-    """Walks the graph once, assigns every tensor its grid, and aligns branches where they meet."""
-
-    def __init__(self, model: nn.Module, graph: fx.Graph, border: str, background, dims: str | None) -> None:
-        self.model, self.graph = model, graph
-        self.border, self.background, self.dims = border, background, dims
-        #: whether the graph now differs from the model's own forward (alignment or new layers)
-        self.rewritten = False
-        self.grids: dict[fx.Node, Any] = {}
-        self.pools = 0
-
-    def run(self) -> None:
-        for node in list(self.graph.nodes):
-            self.grids[node] = self._visit(node)
-
-    def _visit(self, node: fx.Node):
-        if node.op == "placeholder":
-            return _INPUT
-        if node.op in ("get_attr", "output"):
-            return None
-        if node.op == "call_module":
-            module = self.model.get_submodule(node.target)
-            if isinstance(module, (_BorderConvMixin, BorderPool)):
-                return self._window(node, module)
-            if isinstance(module, _GLOBAL_MODULES):
-                return _GLOBAL
-        if node.op == "call_function":
-            if node.target in _FUNCTIONAL_CONVS:
-                raise ConversionError(
-                    f"convert(): functional convolution {node.name!r} ({node.target.__name__}) has no module to "
-                    f"convert; build the model from nn.Conv modules")
-            if node.target in _FUNCTIONAL_POOLS:
-                return self._window(node, self._functional_pool(node))
-            if node.target in _GLOBAL_FUNCTIONS:
-                return _GLOBAL
-            if node.target is getattr:
-                return None
-        if node.op == "call_method" and node.target in _GLOBAL_METHODS:
-            return _GLOBAL
-        return self._pointwise(node)
-
-    def _window(self, node: fx.Node, module: nn.Module):
-        source = node.args[0] if node.args else None
-        grid = self.grids.get(source) if isinstance(source, fx.Node) else None
-        nd = module._nd if isinstance(module, _BorderConvMixin) else module.nd
-        margin = 0
-        if grid == _INPUT:
-            grid = _input_grid(nd)
-            if self.border == "full-exact":
-                self._set_input_background(module)
-                margin = 1
-        if not isinstance(grid, Grid):
-            return grid
-        if len(grid.anchor) != nd:
-            raise ConversionError(f"convert(): layer {node.target!r} is {nd}-D but its input has {len(grid.anchor)} "
-                                  f"spatial dims; cannot track its sampling grid")
-        kernel, dilation = per_dim(module.kernel_size, nd), per_dim(module.dilation, nd)
-        stride = per_dim(module.stride, nd)
-        grid = self._place(module, grid, kernel, dilation, stride, margin)
-        if module.blur is not None:
-            blur = module.blur
-            grid = self._place(blur, grid, (blur.size,) * nd, (1,) * nd, blur.stride, 0)
-        return grid
-
-    def _place(self, layer: nn.Module, grid: Grid, kernel, dilation, stride, margin: int) -> Grid:
-        """Set the left padding of a window layer so that its outputs lie on the canonical grid
-        (multiples of the output stride; see ``full_phase_left``), and return that grid."""
-        pads = list(layer.pads)
-        for dim in layer.border_dims:
-            if stride[dim] == 1 and not margin:
-                continue
-            phase = grid.anchor[dim] / grid.stride[dim]
-            if self.border in FULL_BORDERS:
-                pads[dim] = (full_phase_left(kernel[dim], dilation[dim], stride[dim], margin=margin, phase=phase),
-                             pads[dim][1])
-            elif self.border == "valid":
-                pads[dim] = (valid_phase_left(kernel[dim], dilation[dim], stride[dim], phase=phase), pads[dim][1])
-        layer.pads = tuple(pads)
-        return grid.after(kernel, dilation, stride, [p[0] for p in layer.pads])
-
-    def _set_input_background(self, module: nn.Module) -> None:
-        """The first full-exact layer pads the input with ``background`` (and, through the margin of
-        ``_place``, one extra step on the left, so that its first output is pure background and
-        later layers can read the background from there)."""
-        if isinstance(module, _BorderConvMixin):
-            background = self.background
-            if not isinstance(background, (int, float)):
-                background = torch.as_tensor(background, dtype=torch.float32)
-            module.set_background(background)
-        else:
-            if not isinstance(self.background, (int, float)):
-                raise ConversionError("a pooling layer that sees the input needs one background number, not one per channel")
-            module.background = float(self.background)
-
-    def _functional_pool(self, node: fx.Node) -> BorderPool:
-        """Turn ``F.max_pool2d(x, ...)`` into a call of a BorderPool module added to the model."""
+def _modularize_pools(model: nn.Module, graph: fx.Graph, border: str, origins: Origins) -> bool:
+    """Turn every ``F.max_pool2d(x, ...)`` into a call of a BorderPool module added to ``model``."""
+    count = 0
+    for node in graph.nodes:
+        if node.op != "call_function" or node.target not in _FUNCTIONAL_POOLS:
+            continue
         kind, nd = _FUNCTIONAL_POOLS[node.target]
         names = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode")
         if kind == "avg":
@@ -421,67 +527,345 @@ class _Aligner:
         kernel = per_dim(bound["kernel_size"], nd)
         stride = per_dim(bound.get("stride") or bound["kernel_size"], nd)
         dilation = per_dim(bound.get("dilation", 1), nd)
-        pads = layer_pads(self.border, kernel, dilation, stride, tuple(range(nd)),
-                          tuple((p, p) for p in per_dim(bound.get("padding", 0), nd)))
-        pool = BorderPool(kind, nd, kernel, stride, dilation, border=self.border, pads=pads)
-        name = f"fullconv_pool{self.pools}"
-        self.pools += 1
-        self.model.add_module(name, pool)
-        self.rewritten = True
+        original = tuple((p, p) for p in per_dim(bound.get("padding", 0), nd))
+        pool = _border_pool(kind, nd, kernel, stride, dilation, border, tuple(range(nd)), original)
+        name = f"fullconv_pool{count}"
+        count += 1
+        model.add_module(name, pool)
+        origins[id(pool)] = tuple(left for left, _ in original)
         node.op, node.target = "call_module", name
         node.args, node.kwargs = (bound["input"],), {}
-        return pool
+    return count > 0
+
+
+# --------------------------------------------------------------------------- pass 2: grids and alignment
+
+def _spatial_inputs(node: fx.Node, grids: dict[fx.Node, Any]) -> list[fx.Node]:
+    seen: list[fx.Node] = []
+    fx.node.map_arg((node.args, node.kwargs), lambda n: seen.append(n) if n not in seen else None)
+    return [n for n in seen if isinstance(grids.get(n), (Grid, _NetworkInput))]
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -((-a) // b)
+
+
+class _GridPass:
+    """Walks the graph once: places every window layer on its grid and aligns branches where they meet."""
+
+    def __init__(self, model: nn.Module, graph: fx.Graph, border: str, background: torch.Tensor,
+                 dims: str | None, origins: Origins, output: str = "map") -> None:
+        self.model, self.graph, self.output = model, graph, output
+        self.border, self.background, self.dims, self.origins = border, background, dims, origins
+        #: whether the graph now differs from the model's own forward (alignment inserted)
+        self.rewritten = False
+        self.grids: dict[fx.Node, Any] = {}
+
+    def run(self) -> None:
+        for node in list(self.graph.nodes):
+            self.grids[node] = self._visit(node)
+
+    def _visit(self, node: fx.Node):
+        if node.op == "placeholder":
+            return NETWORK_INPUT
+        if node.op in ("get_attr", "output"):
+            return None
+        if node.op == "call_module":
+            module = self.model.get_submodule(node.target)
+            if isinstance(module, (_BorderConvMixin, BorderPool)):
+                return self._window(node, module)
+            if isinstance(module, _GLOBAL_MODULES):
+                return GLOBAL
+            if isinstance(module, nn.Upsample):
+                return self._upsample(node, module.scale_factor, module.size, module.align_corners, module.mode)
+            if isinstance(module, _BorderConvTransposeMixin):
+                return self._transpose(node, module)
+        if (node.op == "call_function" and node.target in _REDUCE_FUNCTIONS) or \
+                (node.op == "call_method" and node.target in _REDUCE_METHODS):
+            return self._reduction(node)
+        if node.op == "call_function":
+            if node.target in _FUNCTIONAL_CONVS:
+                raise ConversionError(
+                    f"convert(): functional convolution {node.name!r} ({node.target.__name__}) has no module to "
+                    f"convert; build the model from nn.Conv modules")
+            if node.target in _GLOBAL_FUNCTIONS:
+                return GLOBAL
+            if node.target in _INTERPOLATIONS:
+                bound = dict(zip(("input", "size", "scale_factor", "mode", "align_corners"), node.args))
+                bound.update(node.kwargs)
+                return self._upsample(node, bound.get("scale_factor"), bound.get("size"), bound.get("align_corners"),
+                                      bound.get("mode", "nearest"))
+            if node.target is getattr:
+                return None
+        if node.op == "call_method" and node.target in _GLOBAL_METHODS:
+            return GLOBAL
+        return self._pointwise(node)
+
+    # ------------------------------------------------------------------ window layers
+
+    def _window(self, node: fx.Node, module: nn.Module):
+        source = node.args[0] if node.args else None
+        grid = self.grids.get(source) if isinstance(source, fx.Node) else None
+        nd = module._nd if isinstance(module, _BorderConvMixin) else module.nd
+        margin = 0
+        if isinstance(grid, _NetworkInput):
+            grid = _input_grid(nd)
+            if self.border == "full-exact":
+                self._set_input_background(node, module)
+                margin = 1
+        if not isinstance(grid, Grid):
+            return grid
+        if len(grid.lead) != nd:
+            raise ConversionError(f"convert(): layer {node.target!r} is {nd}-D but its input has {len(grid.lead)} "
+                                  f"spatial dims; cannot track its sampling grid")
+        kernel, dilation = per_dim(module.kernel_size, nd), per_dim(module.dilation, nd)
+        grid = self._place(node, module, grid, kernel, dilation, per_dim(module.stride, nd),
+                           self.origins[id(module)], margin)
+        if module.blur is not None:
+            blur = module.blur
+            # the blur stands where the strided layer stood: its same padding keeps the original positions
+            grid = self._place(node, blur, grid, (blur.size,) * nd, (1,) * nd, blur.stride,
+                               tuple(border_padding("same", blur.size if s > 1 else 1)[0] for s in blur.stride), 0)
+        return grid
+
+    def _place(self, node: fx.Node, layer: nn.Module, grid: Grid, kernel, dilation, stride,
+               original_left: Sequence[int], margin: int) -> Grid:
+        """Set the left padding of a window layer so that its outputs keep the original model's
+        sampling positions, and return its output grid.
+
+        Output ``i`` of the original layer reads input indices from ``s·i - p_o``; output ``j`` of
+        the converted one from ``s·j - p`` of a map whose element ``j`` is the original's
+        ``j - lead_in``. So ``j = i + lead_out`` when ``p = s·lead_out + p_o - lead_in``: ``full``
+        variants take the smallest ``lead_out`` with ``p >= d·(k-1) + margin`` (the first output
+        is then computed from padding and the input's first element only), ``valid`` the largest
+        with ``p <= 0``.
+        """
+        pads, lead = list(layer.pads), []
+        for dim, (s, p_o, lead_in) in enumerate(zip(stride, original_left, grid.lead)):
+            if dim in layer.border_dims and self.border in FULL_BORDERS:
+                extent = effective_kernel(kernel[dim], dilation[dim]) - 1
+                lead_out = _ceil_div(extent + margin - p_o + lead_in, s)
+            elif dim in layer.border_dims:  # valid
+                lead_out = (lead_in - p_o) // s
+            else:  # a dim that keeps the original padding
+                lead_out, rest = divmod(pads[dim][0] - p_o + lead_in, s)
+                if rest:
+                    raise ConversionError(f"convert(): layer {node.target!r} cannot keep the original sampling "
+                                          f"positions along dim {dim}; use dims='spacetime'")
+            pads[dim] = (s * lead_out + p_o - lead_in, pads[dim][1])
+            lead.append(lead_out)
+        layer.pads = tuple(pads)
+        return Grid(tuple(lead), tuple(t * s for t, s in zip(grid.stride, stride)), len(stride) + 2)
+
+    def _transpose(self, node: fx.Node, module: nn.Module):
+        """Place a transposed convolution: pad its input, crop its output, return its output grid.
+
+        Original output ``o = s·i + d·t - p_o`` (input ``i``, tap ``t``); the converted layer pads
+        ``q`` inputs on the left and crops ``c`` outputs, so ``lead_out = p_o + s·(lead_in + q) - c``.
+        ``full`` takes ``q = c = 0`` (no padding is full for a transposed convolution), ``valid``
+        crops the ``d·(k-1)`` outputs with an incomplete set of inputs on each side, ``full-exact``
+        pads ``ceil(d·(k-1)/s)`` background inputs (one more for the network input) and crops those
+        same incomplete outputs, so that its first output is background again.
+        """
+        grid, nd = self.grids.get(node.args[0]), module._nd
+        margin = 0
+        if isinstance(grid, _NetworkInput):
+            grid = _input_grid(nd)
+            if self.border == "full-exact":
+                module.background = self._input_background(node, module.in_channels, nd)
+                margin = 1
+        if not isinstance(grid, Grid):
+            return grid
+        pads, crops, lead, stride = [], [], [], []
+        for s, k, d, p_o, lead_in, t in zip(module.stride, module.kernel_size, module.dilation,
+                                           self.origins[id(module)], grid.lead, grid.stride):
+            extent = effective_kernel(k, d) - 1
+            q = _ceil_div(extent, s) + margin if self.border == "full-exact" else 0
+            c = 0 if self.border == "full" else extent
+            if t % s:
+                raise ConversionError(f"convert(): transposed convolution {node.target!r} upsamples by {s} a map of "
+                                      f"stride {t}; the stride must divide the map's stride")
+            pads.append((q, q))
+            crops.append((c, c))
+            lead.append(p_o + s * (lead_in + q) - c)
+            stride.append(t // s)
+        module.input_pads, module.crops = tuple(pads), tuple(crops)
+        return Grid(tuple(lead), tuple(stride), nd + 2)
+
+    def _input_background(self, node: fx.Node, channels: int, nd: int | None = None):
+        """``background`` for the layer that sees the network input, checked against its channels:
+        a number, or a per-channel tensor (flat, or shaped (1, C, 1, ...) when ``nd`` is given)."""
+        values = self.background
+        if values.numel() not in (1, channels):
+            raise ValueError(
+                f"background has {values.numel()} values but the first convolution {node.target!r} takes "
+                f"{channels} input channels; give one number or {channels}")
+        if values.numel() == 1:
+            return values.item()
+        values = values.to(torch.float32)
+        return values if nd is None else values.reshape((1, channels) + (1,) * nd)
+
+    def _set_input_background(self, node: fx.Node, module: nn.Module) -> None:
+        """The first full-exact layer pads the input with ``background`` (and, through the margin of
+        ``_place``, one extra step on the left, so that its first output is pure background and
+        later layers can read the background from there)."""
+        if isinstance(module, _BorderConvMixin):
+            module.set_background(self._input_background(node, module.in_channels))
+        elif self.background.numel() != 1:
+            raise ConversionError("a pooling layer that sees the input needs one background number, not one per channel")
+        else:
+            module.background = self.background.item()
+
+    # ------------------------------------------------------------------ resampling
+
+    def _upsample(self, node: fx.Node, scale_factor, size, align_corners, mode: str):
+        """Grid of an interpolation by an integer scale factor: ``lead`` and density scale with it.
+
+        An interpolation to the size of another map (``size=y.shape[-2:]``) becomes one by the
+        ratio of the strides, since the converted maps' sizes are no longer in that ratio; a map
+        without spatial layout interpolated to a map's size is a constant on that map's grid.
+        """
+        inputs = _spatial_inputs(node, self.grids)
+        grid = self.grids[inputs[0]] if inputs and inputs[0] is node.args[0] else None
+        target = _size_source(size)
+        if target is not None:
+            target_grid = self.grids.get(target)
+            if isinstance(target_grid, _NetworkInput):
+                target_grid = _input_grid(len(grid.lead)) if isinstance(grid, Grid) else NETWORK_INPUT
+            if not isinstance(grid, Grid):
+                return target_grid  # a broadcast of pooled features (DeepLab's image pooling)
+            if isinstance(target_grid, Grid) and len(target_grid.stride) == len(grid.stride):
+                if any(t % u for t, u in zip(grid.stride, target_grid.stride)):
+                    raise ConversionError(
+                        f"convert(): interpolation {node.name!r} resizes a map of stride {grid.stride} to one of "
+                        f"stride {target_grid.stride}; only integer ratios keep the correspondence")
+                scale_factor = tuple(t // u for t, u in zip(grid.stride, target_grid.stride))
+                self._resize_by(node, scale_factor)
+                size = None
+                if self.output == "input-size" and isinstance(self.grids.get(target), _NetworkInput):
+                    return self._crop_to_input(node, target, grid, scale_factor, mode, align_corners)
+        if not isinstance(grid, Grid):
+            return grid
+        if size is not None or scale_factor is None:
+            raise ConversionError(
+                f"convert(): interpolation {node.name!r} resizes to a fixed size, which breaks the correspondence of "
+                f"a {self.border!r} map; resize by an integer scale_factor instead")
+        if align_corners:
+            raise ConversionError(
+                f"convert(): interpolation {node.name!r} uses align_corners=True, whose sampling depends on the map "
+                f"size; use align_corners=False")
+        nd = len(grid.lead)
+        factors = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nd
+        if any(float(f) != int(f) or int(f) < 1 or t % int(f) for f, t in zip(factors, grid.stride)):
+            raise ConversionError(
+                f"convert(): interpolation {node.name!r} scales by {factors}, which is not an integer dividing the "
+                f"map's stride {grid.stride}; use integer scale factors")
+        factors = tuple(int(f) for f in factors)
+        if self.border == "full-exact" and mode not in ("nearest", "nearest-exact"):
+            # interpolation mixes neighbours: beyond the map's end the canvas holds background
+            node.op, node.target = "call_function", interpolate_on_background
+            node.args, node.kwargs = (node.args[0], factors, mode), {}
+            self.rewritten = True
+        return Grid(tuple(lead * f for lead, f in zip(grid.lead, factors)),
+                    tuple(t // f for t, f in zip(grid.stride, factors)), grid.rank)
+
+    def _crop_to_input(self, node: fx.Node, network_input: fx.Node, grid: Grid, scale_factor, mode, align_corners):
+        """Crop the upsampled map to the network input's positions (``output="input-size"``)."""
+        upsampled = self._upsample(node, scale_factor, None, align_corners, mode)
+        with self.graph.inserting_after(node):
+            cropped = self.graph.call_function(crop_to, (node, upsampled.lead, network_input))
+        node.replace_all_uses_with(cropped, delete_user_cb=lambda user: user is not cropped)
+        self.grids[cropped] = _input_grid(len(grid.lead))
+        return upsampled
+
+    def _resize_by(self, node: fx.Node, scale_factor: tuple[int, ...]) -> None:
+        """Rewrite ``F.interpolate(x, size=...)`` into ``F.interpolate(x, scale_factor=...)``."""
+        bound = dict(zip(("input", "size", "scale_factor", "mode", "align_corners"), node.args))
+        bound.update(node.kwargs)
+        bound["size"], bound["scale_factor"] = None, tuple(float(f) for f in scale_factor)
+        node.args, node.kwargs = (bound.pop("input"),), bound
+        self.rewritten = True
+
+    # ------------------------------------------------------------------ pointwise ops and merges
+
+    def _reduction(self, node: fx.Node):
+        grid = self.grids.get(node.args[0]) if node.args else None
+        dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
+        keepdim = node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False)
+        if not isinstance(grid, Grid) or grid.rank is None or dims is None or isinstance(dims, fx.Node):
+            return GLOBAL
+        dims = [d % grid.rank for d in (dims if isinstance(dims, (tuple, list)) else (dims,))]
+        if any(d >= grid.rank - len(grid.lead) for d in dims):
+            return GLOBAL
+        return Grid(grid.lead, grid.stride, grid.rank if keepdim else grid.rank - len(dims))
 
     def _pointwise(self, node: fx.Node):
         inputs = _spatial_inputs(node, self.grids)
         if not inputs:
-            return _GLOBAL if self._all_global(node) else None
+            return GLOBAL if self._all_global(node) else None
         grids = [self.grids[n] for n in inputs]
-        if all(g == _INPUT for g in grids):
-            return _INPUT
-        grids = [_input_grid(len(next(g for g in grids if isinstance(g, Grid)).anchor)) if g == _INPUT else g
-                 for g in grids]
+        if all(isinstance(g, _NetworkInput) for g in grids):
+            return NETWORK_INPUT
+        nd = len(next(g for g in grids if isinstance(g, Grid)).lead)
+        grids = [_input_grid(nd) if isinstance(g, _NetworkInput) else g for g in grids]
         if len(inputs) == 1:
             return grids[0]
-        # maps on the same grid can still differ in length (one branch reaches further right)
+        # maps with equal leads can still differ in length (one branch reaches further right)
         return self._merge(node, inputs, grids)
 
     def _all_global(self, node: fx.Node) -> bool:
         found: list[Any] = []
         fx.node.map_arg((node.args, node.kwargs), lambda n: found.append(self.grids.get(n)))
-        return bool(found) and all(g == _GLOBAL for g in found)
+        return bool(found) and all(isinstance(g, _Global) for g in found)
 
     def _merge(self, node: fx.Node, inputs: list[fx.Node], grids: list[Grid]) -> Grid:
-        nd = len(grids[0].anchor)
-        if any(len(g.anchor) != nd or g.stride != grids[0].stride for g in grids):
+        """Align the inputs of ``node`` index by index, as the original model combined them."""
+        nd = len(grids[0].lead)
+        if any(len(g.lead) != nd or g.stride != grids[0].stride for g in grids):
             raise ConversionError(
                 f"convert(): cannot align the inputs of {node.name!r} ({_describe(node)}): their strides differ "
                 f"({', '.join(str(g.stride) for g in grids)})")
-        stride = grids[0].stride
-        pick = max if self.border == "valid" else min
-        anchor = tuple(pick(g.anchor[d] for g in grids) for d in range(nd))
-        earliest = tuple(min(g.anchor[d] for g in grids) for d in range(nd))
-        offsets = []
-        for g in grids:
-            steps = [(g.anchor[d] - earliest[d]) / stride[d] for d in range(nd)]
-            if any(step.denominator != 1 for step in steps):
-                raise ConversionError(
-                    f"convert(): cannot align the inputs of {node.name!r} ({_describe(node)}): their sampling grids "
-                    f"are offset by a fraction of the stride ({[str(s) for s in steps]})")
-            offsets.append(tuple(int(step) for step in steps))
+        latest = tuple(max(g.lead[d] for g in grids) for d in range(nd))
+        offsets = tuple(tuple(latest[d] - g.lead[d] for d in range(nd)) for g in grids)
+        pick = min if self.border == "valid" else max  # valid keeps the common indices, the others all of them
+        ranks = {g.rank for g in grids}
+        rank = ranks.pop() if len(ranks) == 1 else None
+        aligned_rank = rank
+        if rank is not None and node.target is torch.stack:
+            rank += 1
+        lead = tuple(pick(g.lead[d] for g in grids) for d in range(nd))
+        merged = Grid(lead, grids[0].stride, rank)
         border_ndim = 2 if (nd == 3 and self.dims == "spatial") else nd
         graph = self.graph
         self.rewritten = True
         with graph.inserting_before(node):
-            aligned = graph.call_function(align, (tuple(inputs), tuple(offsets), self.border, border_ndim))
+            aligned = graph.call_function(align, (tuple(inputs), offsets, self.border, border_ndim))
             for i, source in enumerate(inputs):
                 item = graph.call_function(operator.getitem, (aligned, i))
                 node.replace_input_with(source, item)
-                self.grids[item] = Grid(anchor, stride)
-        return Grid(anchor, stride)
+                self.grids[item] = Grid(lead, grids[0].stride, aligned_rank)
+        return merged
+
+
+def _size_source(size) -> fx.Node | None:
+    """The map whose spatial size ``size`` is (``y.shape[-2:]``, ``y.size()[2:]``, ``(y.shape[2], ...)``)."""
+    def source(node):
+        if not isinstance(node, fx.Node):
+            return None
+        if node.op == "call_function" and node.target is operator.getitem:
+            return source(node.args[0])
+        if node.op == "call_function" and node.target is getattr and node.args[1] == "shape":
+            return node.args[0]
+        if node.op == "call_method" and node.target == "size":
+            return node.args[0]
+        return None
+
+    if isinstance(size, (tuple, list)):
+        found = {source(item) for item in size}
+        return found.pop() if len(found) == 1 else None
+    return source(size)
 
 
 def _describe(node: fx.Node) -> str:
     target = node.target
     return getattr(target, "__name__", str(target))
-

@@ -2,7 +2,8 @@
 from .borders import BORDERS, FULL_BORDERS, SAME_BORDERS, check_border
 from .align import align
 from .blurpool import BlurPool, blur_downsample, blur_filter
-from .conv import BORDER_CONV, BorderConv1d, BorderConv2d, BorderConv3d
+from .conv import (BORDER_CONV, BORDER_CONV_TRANSPOSE, BorderConv1d, BorderConv2d, BorderConv3d,
+                   BorderConvTranspose1d, BorderConvTranspose2d, BorderConvTranspose3d)
 from .pool import BorderPool
 from .padding import (border_padding, corner_background, full_phase_left, pad_border, pad_constant,
                       valid_phase_left)
@@ -10,6 +11,7 @@ from .padding import (border_padding, corner_background, full_phase_left, pad_bo
 __all__ = [
     "BORDERS", "FULL_BORDERS", "SAME_BORDERS", "check_border",
     "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d",
+    "BORDER_CONV_TRANSPOSE", "BorderConvTranspose1d", "BorderConvTranspose2d", "BorderConvTranspose3d",
     "border_padding", "corner_background", "full_phase_left", "pad_border", "pad_constant", "valid_phase_left",
     "BorderPool", "align", "BlurPool", "blur_downsample", "blur_filter",
 ]

@@ -45,3 +45,20 @@ def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: s
         value = corner_background(t, border_ndim or n) if border == "full-exact" else 0.0
         out.append(pad_constant(t, pads, value))
     return tuple(out)
+
+
+def crop_to(x: Tensor, start: Sequence[int], reference: Tensor) -> Tensor:
+    """The window of ``x`` that starts at ``start`` and has the spatial size of ``reference``.
+
+    Args:
+        x: (B, C, *S), n trailing spatial dims.
+        start: per spatial dim, the index of ``x`` where the window begins (>= 0).
+        reference: (..., *R) whose trailing n dims give the window's size.
+
+    Returns:
+        (B, C, *R).
+    """
+    n = len(start)
+    size = reference.shape[reference.dim() - n:]
+    index = [slice(None)] * (x.dim() - n) + [slice(s, s + r) for s, r in zip(start, size)]
+    return x[tuple(index)]

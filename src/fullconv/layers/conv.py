@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .borders import check_border
-from .padding import border_padding, corner_background, pad_border, pad_constant
+from .padding import border_padding, corner_background, crop, pad_border, pad_constant
 
 CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -170,3 +170,77 @@ BorderConv3d = _make(nn.Conv3d, 3, """``nn.Conv3d`` with a border variant; ``bor
     applies it to height and width only (time padded ``same`` with zeros). x: (B, C, T, H, W).""")
 
 BORDER_CONV = {1: BorderConv1d, 2: BorderConv2d, 3: BorderConv3d}
+
+
+CONV_TRANSPOSE_FN = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+class _BorderConvTransposeMixin:
+    """Shared forward of BorderConvTranspose1d/2d/3d; see :class:`BorderConvTranspose2d`."""
+
+    _nd: int
+
+    def _init_border(self, border: str, input_pads, crops, background) -> None:
+        self.border = check_border(border)
+        n = self._nd
+        self.input_pads = tuple((int(l), int(r)) for l, r in (input_pads or ((0, 0),) * n))
+        self.crops = tuple((int(l), int(r)) for l, r in (crops or ((0, 0),) * n))
+        if len(self.input_pads) != n or len(self.crops) != n:
+            raise ValueError(f"input_pads and crops need one (left, right) pair per spatial dim ({n})")
+        self.padding, self.output_padding = (0,) * n, (0,) * n  # applied explicitly
+        self.background = background
+
+    def extra_repr(self) -> str:  # pragma: no cover - repr only
+        return f"{super().extra_repr()}, border={self.border!r}, input_pads={self.input_pads}, crops={self.crops}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, C_in, *S) -> (B, C_out, *S'), ``S' = s·(S + pads - 1) + d·(k-1) + 1 - crops``."""
+        if self.border == "full-exact":
+            value = corner_background(x, self._nd) if self.background is None else self.background
+        else:
+            value = 0.0
+        x = pad_constant(x, self.input_pads, value)
+        y = CONV_TRANSPOSE_FN[self._nd](x, self.weight, self.bias, self.stride, 0, 0, self.groups, self.dilation)
+        return crop(y, tuple((-left, -right) for left, right in self.crops))
+
+
+def _make_transpose(base: type[nn.modules.conv._ConvTransposeNd], nd: int, doc: str):
+    class BorderConvTranspose(_BorderConvTransposeMixin, base):
+        _nd = nd
+
+        def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, dilation=1,
+                     groups: int = 1, bias: bool = True, border: str = "full", *,
+                     input_pads: Sequence[tuple[int, int]] | None = None,
+                     crops: Sequence[tuple[int, int]] | None = None, background=None,
+                     device=None, dtype=None) -> None:
+            base.__init__(self, in_channels, out_channels, kernel_size, stride=stride, padding=0,
+                          output_padding=0, groups=groups, bias=bias, dilation=dilation, device=device,
+                          dtype=dtype)
+            self._init_border(border, input_pads, crops, background)
+
+    BorderConvTranspose.__name__ = BorderConvTranspose.__qualname__ = f"BorderConvTranspose{nd}d"
+    BorderConvTranspose.__doc__ = doc
+    return BorderConvTranspose
+
+
+BorderConvTranspose1d = _make_transpose(nn.ConvTranspose1d, 1, "``nn.ConvTranspose1d`` with a border variant.")
+BorderConvTranspose2d = _make_transpose(nn.ConvTranspose2d, 2, """``nn.ConvTranspose2d`` with a border variant.
+
+    A transposed convolution without padding is already full: every input reaches all its taps.
+    ``input_pads`` pads the input first (``full-exact``: with its background, so that outputs near
+    the edges receive a whole set of background inputs) and ``crops`` drops outputs afterwards
+    (``full-exact``: the ones with an incomplete set of inputs; ``valid``: all with one).
+    ``convert()`` sets both; parameter names are those of ``nn.ConvTranspose2d``.
+
+    Shape:
+        - Input: (B, C_in, H, W)
+        - Output: (B, C_out, H', W') with ``H' = s·(H + q_l + q_r - 1) + d·(k-1) + 1 - c_l - c_r``.
+
+    Example:
+        >>> up = BorderConvTranspose2d(1, 1, 2, stride=2, border="full")
+        >>> up(torch.zeros(1, 1, 4, 4)).shape
+        torch.Size([1, 1, 8, 8])
+    """)
+BorderConvTranspose3d = _make_transpose(nn.ConvTranspose3d, 3, "``nn.ConvTranspose3d`` with a border variant.")
+
+BORDER_CONV_TRANSPOSE = {1: BorderConvTranspose1d, 2: BorderConvTranspose2d, 3: BorderConvTranspose3d}

@@ -1,0 +1,148 @@
+"""Branches are aligned by the original model's index correspondence: models whose branches sample
+positions a fraction of a stride apart (ResNet-D, DLA) or are fused by upsampling (HRNet) convert,
+and full-exact is exactly shift invariant on them (float64, BatchNorm calibrated on random canvases)."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from fullconv import convert
+from fullconv.metrics import canvas_shift_error, feature_equivariance_error
+
+EXACT = 1e-9
+
+
+@torch.no_grad()
+def calibrate(net: nn.Module, canvas: tuple[int, ...], batches: int = 1, batch_size: int = 2) -> nn.Module:
+    """BatchNorm running statistics from random canvases (random ones can make a deep net ignore its input)."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the calibration batches
+    net.train()
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(batches):
+        net(torch.randn((batch_size, 3) + canvas, generator=generator, dtype=torch.float64))
+    return net.eval()
+
+
+def shift_errors(model: nn.Module, borders, stride: int = 32, size: int = 16, head=None) -> dict[str, float]:
+    """Relative change of the output for content moved by ``stride`` on a canvas, per border."""
+    content = torch.randn(1, 3, size, size, dtype=torch.float64)
+    canvas = (size + stride, size + stride)
+    errors = {}
+    for border in borders:
+        net = calibrate(convert(model, border).double(), canvas)
+        run = net if head is None else (lambda x: head(net(x)))
+        errors[border] = canvas_shift_error(run, content, canvas, [(0, 0), (stride, stride)])
+    return errors
+
+
+def _timm(name: str, **kwargs) -> nn.Module:
+    timm = pytest.importorskip("timm")
+    return timm.create_model(name, pretrained=False, num_classes=5, **kwargs)
+
+
+TIMM = ["resnet18d", "resnet50d", "dla34", "res2net50_26w_4s", "skresnet18", "hrnet_w18_small"]
+
+
+@pytest.mark.parametrize("name", TIMM)
+def test_full_exact_is_exactly_invariant_where_branches_are_offset(name):
+    borders = ["full-exact", "same", "full"] if name == "resnet18d" else ["full-exact", "same"]
+    # DLA's 2×2/2 max pools and HRNet's fusions need map sizes that halve evenly down to stride 32
+    # (in the original model too)
+    errors = shift_errors(_timm(name), borders, size=32 if name in ("dla34", "hrnet_w18_small") else 16)
+    assert errors["full-exact"] < EXACT
+    # negative controls: the border is visible
+    assert all(errors[border] > 1e-4 for border in borders[1:])
+
+
+@pytest.mark.parametrize("name", TIMM)
+@pytest.mark.parametrize("border", ["valid", "same-reflect", "full"])
+def test_every_variant_converts_with_the_state_dict_kept(name, border):
+    model = _timm(name)
+    net = convert(model, border)
+    original, converted = model.state_dict(), net.state_dict()
+    assert list(original) == list(converted)
+    assert all(torch.equal(original[k], converted[k]) for k in original)
+
+
+def _output_of(model: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
+    found = []
+    handle = model.get_submodule(name).register_forward_hook(lambda module, args, out: found.append(out))
+    with torch.no_grad():
+        model(x)
+    handle.remove()
+    return found[0]
+
+
+def _shifts_that_agree(original: torch.Tensor, converted: torch.Tensor, margin: int) -> list[int]:
+    """Shifts ``k`` with ``converted[i + k] == original[i]`` on the original's interior (both dims)."""
+    size, found = original.shape[-1], []
+    inner = original[..., margin:size - margin, margin:size - margin]
+    for k in range(-size, converted.shape[-1]):
+        start = margin + k
+        if start < 0 or start + inner.shape[-1] > converted.shape[-1]:
+            continue
+        window = converted[..., start:start + inner.shape[-1], start:start + inner.shape[-1]]
+        if (window - inner).abs().max() <= 1e-10 * inner.abs().max():
+            found.append(k)
+    return found
+
+
+@pytest.mark.parametrize("border", ["full"])
+def test_resnet_d_keeps_the_original_responses_index_by_index(border):
+    """After the residual addition whose shortcut is a 2×2 average pool (centred at 2i + 1/2) and
+    whose main branch is a 3×3/2 conv (centred at 2i), the converted map holds the original
+    model's responses at one integer shift: branches are combined as the original combined them."""
+    model = _timm("resnet18d").double().eval()
+    net = convert(model, border).eval()
+    x = torch.randn(1, 3, 160, 160, dtype=torch.float64)
+    for name in ("layer2.0.act2", "layer3.0.act2"):
+        original, converted = _output_of(model, name, x), _output_of(net, name, x)
+        margin = 7 if name.startswith("layer2") else 3  # beyond the reach of the original's own zero padding
+        assert len(_shifts_that_agree(original, converted, margin)) == 1, name
+    # negative control: the same search finds no shift for a map of a different input
+    other = _output_of(net, "layer2.0.act2", torch.randn(1, 3, 160, 160, dtype=torch.float64))
+    assert _shifts_that_agree(_output_of(model, "layer2.0.act2", x), other, 7) == []
+
+
+def test_valid_resnet_d_runs_on_a_large_input():
+    net = convert(_timm("resnet18d"), "valid").eval()
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, 480, 480)).shape == (1, 5)
+
+
+class _Upsampling(nn.Module):
+    """Two resolutions fused by upsampling, with F.interpolate and nn.Upsample."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(4, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                                  nn.Conv2d(4, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        self.up = nn.Upsample(scale_factor=2, mode=mode)
+        self.mode = mode
+        self.head = nn.Conv2d(4, 2, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        low = self.down(x)
+        x = x + F.interpolate(self.up(low), scale_factor=2, mode=self.mode)
+        return self.head(x).mean((2, 3))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_upsampling_fusion_is_exact(mode):
+    errors = shift_errors(_Upsampling(mode), ["full-exact", "full"], stride=8, size=8)
+    assert errors["full-exact"] < EXACT and errors["full"] > 1e-4
+
+
+def test_fixed_size_interpolation_is_a_clear_error():
+    class Fixed(_Upsampling):
+        def forward(self, x):
+            x = self.stem(x)
+            return x + F.interpolate(self.down(x), size=(16, 16))
+
+    with pytest.raises(Exception, match="resizes to a fixed size"):
+        convert(Fixed("nearest"), "full")
