@@ -121,3 +121,26 @@ def test_paper_models_transforms_and_offsets(tmp_path):
     assert data.test[0][0].shape == (3, 288, 288)
     tc = train_config(cfg, 1)
     assert (tc.schedule, tc.step_size, tc.gamma, tc.lr, tc.dampening) == ("step", 30, 0.1, 0.1, 0.0)
+
+
+def test_quick_proxy_trains_on_crops_covering_every_tested_offset():
+    """fashion-crops: random crop-px crops (and flips) of whole images; tests at offsets 0..max_shift of held-out images."""
+    from fullconv.datasets.augment import RandomCrops
+    from fullconv.experiments.shift import load_data
+
+    cfg = build_config(get("shift"), "quick")
+    assert (cfg.dataset, cfg.crop, cfg.max_shift, cfg.head) == ("fashion-crops", 20, 8, "bnneck")
+    assert cfg.n_test >= 1000 and cfg.seeds >= 4
+    data = load_data(build_config(get("shift"), "quick", ["n_train=16", "n_val=4", "n_test=4"]), None)
+    assert isinstance(data.train, RandomCrops) and data.train.flip and data.train.x.shape[2:] == (28, 28)
+    torch.manual_seed(0)
+    corners = set()
+    for _ in range(300):
+        crop, _ = data.train[0]
+        assert crop.shape == (1, 20, 20)
+        image = data.train.x[0]
+        found = [(t, l) for t in range(9) for l in range(9)
+                 if torch.equal(image[:, t:t + 20, l:l + 20], crop) or torch.equal(image[:, t:t + 20, l:l + 20].flip(-1), crop)]
+        corners.update(found[:1])
+    assert {(0, 0), (8, 8)} <= corners  # training reaches both ends of the tested diagonal
+    assert data.test.shape == (4, 1, 28, 28) and data.val.x.shape == (4, 1, 20, 20)
