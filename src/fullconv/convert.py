@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import linecache
-import math
 import operator
 import traceback
 from dataclasses import dataclass

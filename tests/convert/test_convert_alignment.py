@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from fullconv import convert
-from fullconv.metrics import canvas_shift_error, feature_equivariance_error
+from fullconv.metrics import canvas_shift_error
 
 EXACT = 1e-9
 
