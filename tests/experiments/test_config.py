@@ -60,3 +60,13 @@ def test_presets_override_defaults_and_sets_override_presets():
 
 def test_config_dict_is_json_ready():
     assert config_dict(Config())["borders"] == ["valid", "same"]
+
+
+def test_every_set_key_of_every_experiment_has_a_meaning():
+    """`fullconv run NAME --help` gives a one-line meaning for every --set key of every experiment."""
+    from fullconv.experiments.config import field_help
+    from fullconv.experiments.registry import all_experiments
+
+    missing = {e.name: [key for key, meaning in field_help(e.config_cls).items() if not meaning]
+               for e in all_experiments()}
+    assert not {name: keys for name, keys in missing.items() if keys}

@@ -56,7 +56,7 @@ class Config(ExperimentConfig):
     datasets: tuple[str, ...] = ("ucf101", "hmdb51")  # ucf101 | hmdb51 (need --data) | moving
     depths: tuple[int, ...] = (18, 34, 50)  # the paper's table; opts.py --model_depth
     width: int = 64                      # channels of the first stage (64 in Hara's ResNet)
-    variants: tuple[str, ...] = VARIANTS
+    variants: tuple[str, ...] = VARIANTS  # border:dims pairs, dims spatial (height, width) or spacetime
     stem: str = "hara"                   # 7×7×7 conv stride (1, 2, 2) pad 3, 3×3×3/2 max pool (resnet.py)
     full_time_stride: int = 2            # resnet_fconv_tem.py: spatio-temporal F-Conv stem strides 2 in time
     linear_init: str = "default"         # Hara's ResNet keeps PyTorch's nn.Linear init for fc
@@ -67,10 +67,10 @@ class Config(ExperimentConfig):
     train_crop: str = "corner"           # opts.py --train_crop corner: multi-scale corner crops (5 scales)
     flip: bool = True                    # Hara's training flips (no --no_hflip)
     # moving items (quick data set)
-    train_clips: int = 120
-    val_clips: int = 200
-    classes: int = 6
-    item_size: int = 14
+    train_clips: int = 120               # moving: training clips per class
+    val_clips: int = 200                 # moving: validation clips in all
+    classes: int = 6                     # moving: motion classes (directions)
+    item_size: int = 14                  # moving: px of the Fashion-MNIST item that moves
     noise: float = 0.15                  # per-pixel Gaussian noise of the clips
     margin: int = 0                      # moving: clips are made margin px wider and taller, then cropped to size
     time_margin: int = 0                 # moving: and time_margin frames longer, then cropped to frames

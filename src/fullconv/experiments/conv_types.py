@@ -29,7 +29,7 @@ class Config(ExperimentConfig):
     seeds: int = 1
     borders: tuple[str, ...] = ("valid", "same", "full")
     image_size: int = 8
-    block: int = 3
+    block: int = 3  # px of the square block at the upper-left or bottom-right border
 
 
 #: The paper: valid and same lose class 1's response at the border, full keeps it.

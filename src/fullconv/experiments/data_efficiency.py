@@ -62,7 +62,7 @@ class Config(ExperimentConfig):
     head: str = "gap"                 # torchvision ResNet head, as the paper
     per_class: tuple[int, ...] = (50, 100, 250, 500, ALL)   # the paper's figure: 50..500 per class and all
     subsets: str = ""                 # a JSON or pickle list of training image paths (e.g. the paper's train.pickle): one subset
-    val_per_class: int = 10
+    val_per_class: int = 10           # validation images per class, drawn outside the training subsets
     subset_seed: int = 0              # one draw of subsets for every seed and border
     n_test: int = 0                   # test images (0: the whole test split)
     zero_allowed = frozenset({"n_test"})  # n_test 0: the whole test split

@@ -40,15 +40,15 @@ class Config(ExperimentConfig):
 
     seeds: int = 1
     source: str = "phototour"
-    train_scene: str = "liberty"
-    test_scenes: tuple[str, ...] = ("notredame", "yosemite")
+    train_scene: str = "liberty"      # PhotoTour scene the descriptors train on
+    test_scenes: tuple[str, ...] = ("notredame", "yosemite")  # scenes FPR95 is measured on
     borders: tuple[str, ...] = ("same", "full", "full-exact")
-    triplets: tuple[int, ...] = (25000, 50000, 100000, 250000, 500000)
+    triplets: tuple[int, ...] = (25000, 50000, 100000, 250000, 500000)  # training triplets per model
     test_pairs: int = 100000          # fashion-mnist only; PhotoTour has its fixed 100k pairs
     pair_seed: int = 0                # one draw of training pairs for every seed and border
     width: int = 32
-    dropout: float = 0.3
-    margin: float = 1.0
+    dropout: float = 0.3              # HardNet dropout before the last layer
+    margin: float = 1.0               # triplet margin loss margin
     epochs: int = 10
     batch_size: int = 1024
     optimizer: str = "sgd"

@@ -43,12 +43,12 @@ class Config(ExperimentConfig):
 
     seeds: int = 1
     archs: tuple[str, ...] = ("bagnet33", "resnet18", "densenet121")
-    inits: tuple[str, ...] = INITS
+    inits: tuple[str, ...] = INITS  # scratch | pretrained | random (frozen backbones for the last two)
     borders: tuple[str, ...] = ("same", "full", "full-exact")
-    frames: tuple[int, ...] = (0, 16, 32, 64, 128, 256, 512)
-    frame_colour: str = "black"
+    frames: tuple[int, ...] = (0, 16, 32, 64, 128, 256, 512)  # px of black frame added around the canvas
+    frame_colour: str = "black"  # black | mean (the normalisation mean: the paper's padding value)
     item: int = 56
-    canvas: int = 120
+    canvas: int = 120  # px of the canvas the item sits in a quadrant of
     n_train: int = 1000
     n_val: int = 1000
     n_test: int = 1000
@@ -64,8 +64,8 @@ class Config(ExperimentConfig):
     min_lr: float = 1e-6
     head_epochs: int = 30  # frozen backbones: epochs of the linear head on cached features
     pretrained_on: str = "imagenet"  # imagenet (torch cache or --weights) | fashion-mnist (`fullconv pretrain`)
-    pretrain_images: int = 10000
-    pretrain_epochs: int = 10
+    pretrain_images: int = 10000  # pretrained_on=fashion-mnist: training images of the backbone
+    pretrain_epochs: int = 10  # pretrained_on=fashion-mnist: its epochs
     pretrain_margin: int = 16  # Fashion-MNIST pretraining: images at random positions on a canvas this much larger
 
 

@@ -37,7 +37,7 @@ class Config(ExperimentConfig):
     lr: float = 0.1
     momentum: float = 0.9
     image_size: int = 32
-    patch_size: int = 10
+    patch_size: int = 10  # px of the rook patch
     threads: int = 1  # torch threads while training: the steps are far too small to split
 
 
