@@ -100,7 +100,8 @@ SMOKE = {
         data="imagefolder",
         paper=("epochs=1", "num_classes={classes}"),
         tiny=("archs=resnet18", "borders=same,full-exact", "blurpool=true", "num_classes={classes}", "crop=32",
-              "max_shift=4", "epochs=1", "batch_size=4", "consistency_pairs=1", "num_workers=0")),
+              "protocol=custom", "max_shift=4", "epochs=1", "batch_size=4", "consistency_pairs=1",
+              "num_workers=0")),
     "data-efficiency": Smoke(
         data="imagefolder",
         paper=("epochs=1", "per_class=5,0", "val_per_class=2"),
