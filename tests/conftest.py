@@ -1,4 +1,6 @@
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,3 +26,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def toy_experiment():
+    """Register the throwaway experiment ``toy`` (tests/toy_cli.py) for one test module."""
+    from fullconv.experiments.registry import unregister
+
+    spec = importlib.util.spec_from_file_location("toy_cli", Path(__file__).with_name("toy_cli.py"))
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    yield
+    unregister("toy")
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in a fresh folder, with progress lines off."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FULLCONV_PROGRESS", "0")
+    return tmp_path

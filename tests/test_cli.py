@@ -3,7 +3,6 @@
 Most cases call ``fullconv.cli.main`` in this process with a throwaway experiment ``toy`` (tests/toy_cli.py);
 two run ``python -m fullconv`` / the toy script as real processes.
 """
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,25 +12,13 @@ from pathlib import Path
 import pytest
 
 from fullconv.cli import main
-from fullconv.experiments.registry import unregister
 
 TOY = Path(__file__).with_name("toy_cli.py")
 ENV = dict(os.environ, FULLCONV_PROGRESS="0")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def toy_experiment():
-    spec = importlib.util.spec_from_file_location("toy_cli", TOY)
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
-    yield
-    unregister("toy")
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FULLCONV_PROGRESS", "0")
-    return tmp_path
+# the throwaway experiment "toy" of tests/toy_cli.py is registered for this module
+pytestmark = pytest.mark.usefixtures("toy_experiment")
 
 
 def test_list_shows_every_registered_experiment():

@@ -4,7 +4,6 @@ interruption with --resume, completion as the last write.
 In-process cases use the throwaway experiment ``toy`` (tests/toy_cli.py); locking and signals run
 the toy CLI as real processes.
 """
-import importlib.util
 import json
 import os
 import signal
@@ -17,25 +16,13 @@ import pytest
 import torch
 
 from fullconv.cli import main
-from fullconv.experiments.registry import unregister
 
 TOY = Path(__file__).with_name("toy_cli.py")
 ENV = dict(os.environ, FULLCONV_PROGRESS="0", OMP_NUM_THREADS="1")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def toy_experiment():
-    spec = importlib.util.spec_from_file_location("toy_cli", TOY)
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
-    yield
-    unregister("toy")
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FULLCONV_PROGRESS", "0")
-    return tmp_path
+# the throwaway experiment "toy" of tests/toy_cli.py is registered for this module
+pytestmark = pytest.mark.usefixtures("toy_experiment")
 
 
 def results_of(folder: Path) -> dict:
