@@ -341,3 +341,14 @@ def test_sigterm_stops_red_green_worker_processes_within_seconds(tmp_path):
     assert time.monotonic() - sent < 60  # borders left 200 epochs each: minutes if they went on
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
     assert len(list(units.glob("*/*/rows.json"))) < 4 and not (tmp_path / "out" / "red-green" / "results.json").exists()
+
+
+def test_off_a_terminal_each_finished_unit_prints_one_line(in_tmp, capsys):
+    """With stderr not a terminal, a run prints one line per unit it trains, and none for cached ones."""
+    args = ["run", "toy", "--preset", "ci", "--out", "out"]
+    assert main(args) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if " done (" in line]
+    assert len(lines) == 4  # 2 borders × 2 seeds
+    assert {line.split()[2] for line in lines} == {"same/seed0", "same/seed1", "full/seed0", "full/seed1"}
+    assert main(args) == 0  # the second run reuses every unit: no unit line
+    assert not [line for line in capsys.readouterr().err.splitlines() if " done (" in line]
