@@ -101,8 +101,8 @@ def badge(pattern: dict | None) -> str:
 def digits_for(values: Iterable[Any], least: int = 1, significant: int = 3) -> int:
     """Decimals that show ``significant`` digits of the smallest non-zero magnitude (at least ``least``, at most 6).
 
-    >>> digits_for([89.7, 8.4]), digits_for([0.145, 0.02]), digits_for([0.0, None])
-    (1, 4, 1)
+    >>> digits_for([89.7, 18.4]), digits_for([8.4]), digits_for([0.145, 0.02]), digits_for([0.0, None])
+    (1, 2, 4, 1)
     """
     magnitudes = [abs(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
                   and math.isfinite(v) and v != 0]
