@@ -62,3 +62,16 @@ def test_split_protocol_option():
     assert torch.equal(splits["similar"].x, splits["train"].x[:cfg.n_test])
     with pytest.raises(ValueError, match="unknown split_protocol 'leak'"):
         build_config(get("red-green"), "ci", ["split_protocol=leak"])
+
+
+def test_one_seed_trains_as_the_first_member_of_a_stack(results, tmp_path):
+    # one member is fed unstacked (B, C, H, W) by the loop; it must still train, and give the rows
+    # that seed 0 gets inside the two-member stack of the same preset
+    single = run_experiment(EXPERIMENT, preset="ci", out=tmp_path, seeds=1, figures=False,
+                            sets=["borders=same,full"])
+    rows = {(r["border"], r["seed"]): r for r in results["rows"]}
+    assert [(r["border"], r["seed"]) for r in single["rows"]] == [("same", 0), ("full", 0)]
+    for row in single["rows"]:
+        stacked = rows[(row["border"], 0)]
+        assert {k: row[k] for k in ("similar_acc", "dissimilar_acc", "best_epoch", "epochs_run")} == \
+               {k: stacked[k] for k in ("similar_acc", "dissimilar_acc", "best_epoch", "epochs_run")}

@@ -87,9 +87,11 @@ def train_border(cfg: Config, border: str, seeds: list[int], folder: Path, devic
                  seed=seeds, members=len(seeds), resume=resume, progress=progress)
     scores = {split: evaluate(model, splits[split], device=device, batch_size=1000, members=len(seeds))["acc"]
               for split in ("similar", "dissimilar")}
-    return [{"border": border, "seed": seed, "similar_acc": scores["similar"][m],
-             "dissimilar_acc": scores["dissimilar"][m], "best_epoch": result.best_epoch[m],
-             "epochs_run": _epochs_run(len(result.history), result.best_epoch[m], cfg.early_stopping)}
+    # the loop reports scalars for one member and lists for several
+    similar, dissimilar, best = (v if isinstance(v, list) else [v]
+                                 for v in (scores["similar"], scores["dissimilar"], result.best_epoch))
+    return [{"border": border, "seed": seed, "similar_acc": similar[m], "dissimilar_acc": dissimilar[m],
+             "best_epoch": best[m], "epochs_run": _epochs_run(len(result.history), best[m], cfg.early_stopping)}
             for m, seed in enumerate(seeds)]
 
 

@@ -153,7 +153,13 @@ class StackedConvMaxNet(nn.Module):
         return x
 
     def forward(self, x: Tensor) -> Tensor:
-        """x: (M, B, C, H, W) -> logits (M, B, num_classes)."""
+        """x: (M, B, C, H, W) -> logits (M, B, num_classes); one member also takes (B, C, H, W) -> (B, num_classes).
+
+        The single-member form is what the training loop passes when ``members == 1`` (it stacks
+        nothing then), so one seed trains as it would in a stack of several.
+        """
+        if self.members == 1 and x.dim() == 4:
+            return self(x.unsqueeze(0)).squeeze(0)
         if x.dim() != 5 or x.shape[0] != self.members:
             raise ValueError(f"expected input (M={self.members}, B, C, H, W); got shape {tuple(x.shape)}")
         pooled = torch.stack([self.member_feature_maps(m, x[m]).amax(dim=(-2, -1))
