@@ -1,12 +1,14 @@
-"""Cost of full convolution: train-step time of converted ResNet-50 against its extra FLOPs.
+"""Cost of full convolution: train-step time of converted models against their extra FLOPs.
 
-Prints, from one run on this machine's CPU:
-- FLOPs of a train step (forward + backward, counted by torch.utils.flop_counter) of resnet50
+Prints, from one run on this machine's CPU, for each model (default: torchvision resnet50, timm
+resnet50d and convnext_atto when timm is installed):
+- FLOPs of a train step (forward + backward, counted by torch.utils.flop_counter) of the model
   converted to `full` and to `full-exact`, divided by those of the unconverted model;
 - their measured train-step times divided by the unconverted model's;
 - the targets: time ratio <= 1.10 × FLOP ratio for `full`, and `full-exact` time <= 1.10 × `full`.
 
-Usage: python benchmarks/convert_overhead.py [--size 128] [--batch 8] [--repeats 5]
+Usage: python benchmarks/convert_overhead.py [--models resnet50,timm:resnet50d,timm:convnext_atto]
+       [--size 128] [--batch 8] [--repeats 5]
 """
 from __future__ import annotations
 
@@ -14,11 +16,15 @@ import argparse
 import statistics
 import time
 
+import importlib.util
+
 import torch
-import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 from fullconv import convert
+from fullconv.probing import load_model
+
+DEFAULT_MODELS = ("resnet50", "timm:resnet50d", "timm:convnext_atto")
 
 
 def train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -42,26 +48,19 @@ def step_time(model, x, y, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    base = torchvision.models.resnet50(num_classes=100).train()
-    models = {"same (torchvision)": base, "full": convert(base, "full"), "full-exact": convert(base, "full-exact")}
-    x = torch.randn(args.batch, 3, args.size, args.size)
-    y = torch.randint(0, 100, (args.batch,))
+def measure(spec: str, x: torch.Tensor, y: torch.Tensor, repeats: int) -> tuple[float, float]:
+    """Print one model's table; returns (full time/FLOP ratio, full-exact/full time)."""
+    base = load_model(spec).train()
+    models = {"same (original)": base, "full": convert(base, "full"), "full-exact": convert(base, "full-exact")}
     counted = {name: flops(m, x, y) for name, m in models.items()}
     # interleave the timings so that load changes on the machine hit every model alike
     samples = {name: [] for name in models}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for name, model in models.items():
             samples[name].append(step_time(model, x, y, 1))
     timed = {name: statistics.median(v) for name, v in samples.items()}
-    ref = "same (torchvision)"
-    print(f"resnet50 train step, batch {args.batch}, {args.size}x{args.size}, {torch.get_num_threads()} threads")
+    ref = "same (original)"
+    print(f"{spec} train step, batch {x.shape[0]}, {x.shape[-2]}x{x.shape[-1]}, {torch.get_num_threads()} threads")
     print(f"{'model':20s} {'GFLOP':>8s} {'time s':>8s} {'FLOP ratio':>11s} {'time ratio':>11s} {'time/FLOP':>10s}")
     for name in models:
         flop_ratio, time_ratio = counted[name] / counted[ref], timed[name] / timed[ref]
@@ -72,6 +71,24 @@ def main() -> None:
     print(f"full: time ratio / FLOP ratio = {full_vs_flops:.3f} (target <= 1.10) "
           f"{'OK' if full_vs_flops <= 1.10 else 'MISSED'}")
     print(f"full-exact / full time = {exact_vs_full:.3f} (target <= 1.10) {'OK' if exact_vs_full <= 1.10 else 'MISSED'}")
+    return full_vs_flops, exact_vs_full
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(m for m in DEFAULT_MODELS
+                                                     if not m.startswith("timm:") or importlib.util.find_spec("timm")),
+                        help="comma-separated model names as `fullconv probe` takes them")
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    x = torch.randn(args.batch, 3, args.size, args.size)
+    y = torch.randint(0, 1000, (args.batch,))
+    summary = {spec: measure(spec, x, y, args.repeats) for spec in args.models.split(",")}
+    print("summary (time/FLOP of full; full-exact/full time):",
+          ", ".join(f"{spec} {a:.3f}; {b:.3f}" for spec, (a, b) in summary.items()))
 
 
 if __name__ == "__main__":
