@@ -13,10 +13,9 @@ Usage: python benchmarks/convert_overhead.py [--models resnet50,timm:resnet50d,t
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import time
-
-import importlib.util
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode

@@ -71,7 +71,7 @@ def test_one_seed_trains_as_the_first_member_of_a_stack(results, tmp_path):
                             sets=["borders=same,full"])
     rows = {(r["border"], r["seed"]): r for r in results["rows"]}
     assert [(r["border"], r["seed"]) for r in single["rows"]] == [("same", 0), ("full", 0)]
+    keys = ("similar_acc", "dissimilar_acc", "best_epoch", "epochs_run")
     for row in single["rows"]:
         stacked = rows[(row["border"], 0)]
-        assert {k: row[k] for k in ("similar_acc", "dissimilar_acc", "best_epoch", "epochs_run")} == \
-               {k: stacked[k] for k in ("similar_acc", "dissimilar_acc", "best_epoch", "epochs_run")}
+        assert {k: row[k] for k in keys} == {k: stacked[k] for k in keys}
