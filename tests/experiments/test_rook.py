@@ -5,12 +5,13 @@ import pytest
 from PIL import Image
 
 from fullconv.experiments.runner import run_experiment
+from fullconv.report import figures_for
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("rook")
-    return run_experiment("rook", preset="ci", out=out, figures=True), out / "rook"
+    return run_experiment("rook", preset="ci", out=out, draw=figures_for), out / "rook"
 
 
 @pytest.fixture(scope="module")
