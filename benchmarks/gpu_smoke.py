@@ -224,7 +224,7 @@ def smoke(name: str, spec: Smoke, mode: str, device: str, root: Path, made: dict
     start = time.perf_counter()
     with StepMeter(torch_device, spec.images) as meter:
         run_experiment(name, preset="paper", out=root / "runs", device=device, data=data, weights=weights,
-                       sets=sets, redo=True, figures=False)
+                       sets=sets, redo=True)
     wall = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated(torch_device) if torch_device.type == "cuda" else None
     losses = logged_losses(root / "runs" / name)

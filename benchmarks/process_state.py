@@ -42,7 +42,7 @@ def timed(run) -> tuple[float, float]:
 def unit_time(preset: str, sets: list[str], out: Path, repeats: int, tag: str) -> tuple[float, float]:
     """Fastest (wall, CPU) of ``repeats`` fresh runs of the quadrant unit."""
     times = [timed(lambda i=i: run_experiment("quadrant", preset=preset, out=out / f"{tag}{i}", sets=sets,
-                                              device="cpu", figures=False))
+                                              device="cpu"))
              for i in range(repeats)]
     print(f"quadrant unit {tag}: " + ", ".join(f"{w:.1f} s wall / {c:.1f} s CPU" for w, c in times), flush=True)
     return min(w for w, _ in times), min(c for _, c in times)
@@ -61,8 +61,7 @@ def main() -> None:
         out = Path(tmp)
         alone = unit_time(args.preset, unit, out, args.repeats, "alone")
         for name, sets in OTHERS:
-            wall, cpu = timed(lambda: run_experiment(name, preset="ci", out=out / "others", sets=sets, device="cpu",
-                                                     figures=False))
+            wall, cpu = timed(lambda: run_experiment(name, preset="ci", out=out / "others", sets=sets, device="cpu"))
             print(f"{name}: {wall:.1f} s wall / {cpu:.1f} s CPU; state changed: "
                   f"{start.differences(ProcessState.capture()) or 'nothing'}", flush=True)
         after = unit_time(args.preset, unit, out, args.repeats, "after")

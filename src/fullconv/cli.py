@@ -146,7 +146,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(plan_run(args.experiment, **options).describe(), indent=1))
         return 0
-    results = run_experiment(args.experiment, resume=args.resume, redo=args.redo, **options)
+    from .report import figures_for
+    results = run_experiment(args.experiment, resume=args.resume, redo=args.redo, draw=figures_for, **options)
     if not is_main():
         return 0
     print(f"{results['experiment']}: {verdict_line(results['pattern'])} ({results['wall_time_s']:.0f} s)")
@@ -157,6 +158,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .experiments.identity import differences
     from .experiments.registry import all_experiments, get, ordered
     from .experiments.runner import default_out, has_results, plan_run, run_experiment, stored_identity
+    from .report import figures_for
     from .report.html import write_report
     from .report.tables import verdict_word
     from .training import interrupt
@@ -189,7 +191,7 @@ def _reproduce(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
             with process_state(start_state):
                 results = run_experiment(experiment, preset=args.preset, out=out, device=args.device, resume=True,
-                                         redo=args.redo)
+                                         redo=args.redo, draw=figures_for)
         except (ValueError, OSError) as error:
             failures[experiment.name] = _one_line(error)
             print(f"fullconv: {experiment.name} failed: {_one_line(error)}", file=sys.stderr)

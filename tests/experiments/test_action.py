@@ -9,6 +9,7 @@ from fullconv.experiments import get
 from fullconv.experiments.action import PAPER, VARIANTS, check_pattern
 from fullconv.experiments.runner import run_experiment
 from fullconv.models.resnet3d import resnet3d
+from fullconv.report import figures_for
 from fullconv.report.action import paper_value, section
 
 BACKGROUND = 0.3
@@ -71,7 +72,7 @@ def test_other_shifts_and_variants_change_the_logits(border, dims, shift):
 
 
 def test_ci_run_rows_curves_and_report(tmp_path):
-    results = run_experiment("action", preset="ci", out=tmp_path)
+    results = run_experiment("action", preset="ci", out=tmp_path, draw=figures_for)
     cfg = get("action").config_cls
     rows = results["rows"]
     assert [(r["border"], r["dims"]) for r in rows] == [tuple(v.split(":")) for v in VARIANTS]

@@ -6,11 +6,12 @@ import torch
 
 from fullconv.experiments.conv_types import EXPERIMENT, block_images, feature_maps, unbounded_peak
 from fullconv.experiments.runner import run_experiment
+from fullconv.report import figures_for
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    return run_experiment(EXPERIMENT, preset="ci", out=tmp_path_factory.mktemp("conv-types"), figures=True)
+    return run_experiment(EXPERIMENT, preset="ci", out=tmp_path_factory.mktemp("conv-types"), draw=figures_for)
 
 
 @pytest.mark.parametrize("border, kept", [("valid", False), ("same", False), ("full", True)])

@@ -9,12 +9,13 @@ from fullconv.experiments import get
 from fullconv.datasets.shifted import placed
 from fullconv.experiments.data_efficiency import Config, check_config, check_pattern, repeats
 from fullconv.experiments.runner import run_experiment
+from fullconv.report import figures_for
 
 
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    results = run_experiment("data-efficiency", preset="ci", out=out)
+    results = run_experiment("data-efficiency", preset="ci", out=out, draw=figures_for)
     return results, out / "data-efficiency"
 
 

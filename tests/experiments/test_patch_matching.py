@@ -8,13 +8,14 @@ from fullconv.experiments import get
 from fullconv.experiments.patch_matching import check_pattern, test_fpr95 as measure_fpr95
 from fullconv.experiments.runner import run_experiment
 from fullconv.models.hardnet import HardNet
+from fullconv.report import figures_for
 from fullconv.training import load_checkpoint
 
 
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    results = run_experiment("patch-matching", preset="ci", out=out)
+    results = run_experiment("patch-matching", preset="ci", out=out, draw=figures_for)
     return results, out / "patch-matching" / results["units"]
 
 

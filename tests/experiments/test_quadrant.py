@@ -5,11 +5,12 @@ from fullconv.datasets.quadrant import QuadrantCanvas
 from fullconv.experiments.pretrain import imagenet_state, load_backbone
 from fullconv.experiments.quadrant import Config, check_config, check_pattern, input_background, quadrant_model
 from fullconv.experiments.runner import run_experiment
+from fullconv.report import figures_for
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    return run_experiment("quadrant", preset="ci", out=tmp_path_factory.mktemp("runs"), device="cpu")
+    return run_experiment("quadrant", preset="ci", out=tmp_path_factory.mktemp("runs"), device="cpu", draw=figures_for)
 
 
 def _row(results, border):

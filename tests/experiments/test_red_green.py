@@ -5,11 +5,12 @@ import pytest
 
 from fullconv.experiments.red_green import EXPERIMENT, check_pattern
 from fullconv.experiments.runner import run_experiment
+from fullconv.report import figures_for
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    return run_experiment(EXPERIMENT, preset="ci", out=tmp_path_factory.mktemp("red-green"), figures=True)
+    return run_experiment(EXPERIMENT, preset="ci", out=tmp_path_factory.mktemp("red-green"), draw=figures_for)
 
 
 def _summary(results, border):
@@ -67,7 +68,7 @@ def test_split_protocol_option():
 def test_one_seed_trains_as_the_first_member_of_a_stack(results, tmp_path):
     # one member is fed unstacked (B, C, H, W) by the loop; it must still train, and give the rows
     # that seed 0 gets inside the two-member stack of the same preset
-    single = run_experiment(EXPERIMENT, preset="ci", out=tmp_path, seeds=1, figures=False,
+    single = run_experiment(EXPERIMENT, preset="ci", out=tmp_path, seeds=1,
                             sets=["borders=same,full"])
     rows = {(r["border"], r["seed"]): r for r in results["rows"]}
     assert [(r["border"], r["seed"]) for r in single["rows"]] == [("same", 0), ("full", 0)]

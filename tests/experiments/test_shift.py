@@ -13,13 +13,14 @@ import torch
 from fullconv.experiments import get
 from fullconv.experiments.runner import build_config, run_experiment
 from fullconv.experiments.shift import check_pattern
+from fullconv.report import figures_for
 
 METRICS = ("acc", "consistency", "diagonal_acc")
 
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
-    return run_experiment("shift", preset="tiny", out=tmp_path_factory.mktemp("single"), device="cpu")
+    return run_experiment("shift", preset="tiny", out=tmp_path_factory.mktemp("single"), device="cpu", draw=figures_for)
 
 
 def test_tiny_rows_and_figure(single, tmp_path):

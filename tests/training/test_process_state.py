@@ -88,7 +88,7 @@ def test_an_experiment_leaves_the_process_as_it_found_it(clean_state, tmp_path, 
         torch.set_num_threads(2)
         set_deterministic(False)
         start = ProcessState.capture()
-        run_experiment(name, preset="ci", out=tmp_path, sets=sets, device="cpu", figures=False)
+        run_experiment(name, preset="ci", out=tmp_path, sets=sets, device="cpu")
         assert start.differences(ProcessState.capture()) == {}
     assert ProcessState.capture() == before
 

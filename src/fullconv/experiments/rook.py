@@ -20,10 +20,13 @@ from ..datasets.rook import rook_images
 from ..layers import check_border
 from ..models.tiny import StackedConvMaxNet, rook_net, seeded_members
 from ..training import InMemory, TrainConfig, evaluate, fit
+from ..training.checkpoint import atomic_write_json
 from ..training.process_state import torch_threads
 from . import Experiment, ExperimentConfig, RunContext, register
 
 BORDERS = ("same", "valid", "same-circular", "full", "full-exact")
+#: A unit's training trace, saved for the figures: ``[{"epoch", "filter": [member][5][5], "acc": [member]}]``.
+TRACE = "trace.json"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,20 @@ def _snapshot(model: StackedConvMaxNet, data: InMemory, device) -> dict:
             "fc_bias": model.fc_bias.tolist()}
 
 
+def save_trace(folder: Path, history: list[dict]) -> Path:
+    """Write ``folder/TRACE``, what the training animation draws: per epoch, every member's filter and accuracy.
+
+    ``history`` is ``fit``'s (restored on ``--resume``, so the trace is whole); the file is written
+    before the unit's rows, so a cached unit always has it.
+    """
+    trace = [{"epoch": r["epoch"], "filter": r["val_filter"],
+              "acc": r["val_acc"] if isinstance(r["val_acc"], list) else [r["val_acc"]]}  # one member: a scalar
+             for r in history]
+    path = folder / TRACE
+    atomic_write_json(path, trace)
+    return path
+
+
 def train_border(cfg: Config, border: str, seeds: list[int], folder: Path, device, resume: bool) -> list[dict]:
     """Train every seed of ``border`` (stacked) on the two rook images; one row per seed."""
     x, y = rook_images(cfg.image_size, cfg.patch_size)
@@ -61,8 +78,9 @@ def train_border(cfg: Config, border: str, seeds: list[int], folder: Path, devic
     model = StackedConvMaxNet.from_members(seeded_members(lambda: rook_net(border), seeds), channels_last=False)
     train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer="sgd", lr=cfg.lr,
                             momentum=cfg.momentum, keep_best="last")
-    fit(model, data, None, train_cfg, run_dir=folder, device=device, seed=seeds, members=len(seeds),
-        resume=resume, eval_fn=lambda m: _snapshot(m, data, device))
+    fitted = fit(model, data, None, train_cfg, run_dir=folder, device=device, seed=seeds, members=len(seeds),
+                 resume=resume, eval_fn=lambda m: _snapshot(m, data, device))
+    save_trace(folder, fitted.history)
     with torch.no_grad():
         logits = model(data.x.unsqueeze(0).expand(len(seeds), *data.x.shape))  # (M, 2 images, 2 logits)
     accuracy = evaluate(model, data, device=device, batch_size=len(data), members=len(seeds))["acc"]

@@ -1,4 +1,4 @@
-"""Run one experiment: validate everything, lock the folder, run the units, draw figures, then results.json.
+"""Run one experiment: validate everything, lock the folder, run the units, then results.json.
 
 Order of a run, so that a failed or interrupted run loses nothing and never looks complete:
 1. the config (preset + ``--set``), the output folder, ``--data`` and ``--weights`` are checked
@@ -6,8 +6,12 @@ Order of a run, so that a failed or interrupted run loses nothing and never look
 2. an advisory lock on ``OUT/EXPERIMENT/.lock`` (holder's pid inside) keeps a second run out while
    the first lives; a lock left by a dead process is taken over;
 3. units run under their identity (:mod:`fullconv.experiments.identity`) and cache their rows;
-4. figures are drawn, and ``results.json`` is written last, atomically: a folder with
-   ``results.json`` holds a complete run.
+4. the caller's ``draw`` (the CLI passes :func:`fullconv.report.figures_for`) draws the figures
+   from the results about to be written, and ``results.json`` is written once, last, atomically:
+   a folder with ``results.json`` holds a complete run, figures included.
+
+Drawing is handed in by the caller, so this module depends on no figure code and the dependency
+goes one way: experiments <- report <- cli.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -37,6 +41,8 @@ from .results import RESULTS, build_results, write_results
 RUN_FILE = "run.json"
 #: The advisory lock of a run folder; holds the pid of the run that has it.
 LOCK_FILE = ".lock"
+#: Draws an experiment's figures: ``draw(name, results, folder) -> paths written``.
+Draw = Callable[[str, dict, Path], Iterable[Path]]
 
 
 def default_out(preset: str) -> Path:
@@ -217,8 +223,11 @@ def stored_identity(folder: Path) -> dict | None:
 def run_experiment(name: str | Experiment, *, preset: str = "quick", out: Path | str | None = None,
                    seeds: int | None = None, device: str = "auto", resume: bool = False, redo: bool = False,
                    data: str | None = None, weights: Path | str | None = None, sets: Sequence[str] = (),
-                   figures: bool = True) -> dict:
+                   draw: Draw | None = None) -> dict:
     """Run one experiment into ``out/<name>/`` and return its results (also written to results.json).
+
+    ``draw`` draws the figures after the units and before results.json, which lists them (relative
+    to the folder); without it the run has no figures.
 
     Finished units of the same identity are reused from their caches; ``resume`` continues a unit
     interrupted mid-training from its checkpoint; ``redo`` deletes the experiment's folder first.
@@ -252,10 +261,9 @@ def run_experiment(name: str | Experiment, *, preset: str = "quick", out: Path |
         results["identity"] = plan.identity_id
         results["units"] = ctx.units_dir.relative_to(folder).as_posix()
         if dist.is_main:
-            if figures:
-                from ..report import figures_for
+            if draw is not None:
                 results["figures"] = [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p)
-                                      for p in figures_for(experiment.name, results, folder)]
+                                      for p in map(Path, draw(experiment.name, results, folder))]
             write_results(folder, results)  # the last write: results.json marks the run complete
     return results
 

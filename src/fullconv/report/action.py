@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .effects import effects_figure, effects_table, losses_note, resolution_sentence
 from .figures import save_figure
-from .tables import Raw, escape, mean_std, table, verdict
+from .tables import Raw, escape, mean_std, pattern_verdict, table
 
 DATASET_NAMES = {"ucf101": "UCF-101", "hmdb51": "HMDB-51", "moving": "moving items"}
 
@@ -104,5 +104,5 @@ def section(results: dict) -> str:
                + escape(resolution_sentence(results, max(ucf18) - min(ucf18) if ucf18 else None)) + "</p>"
                + effects_table(results, paper)
                + losses_note(results, ("dataset", "depth", "border", "dims"), {"border": "same", "dims": "spacetime"}))
-    return (verdict(pattern.get("reproduced"), pattern.get("detail", "")) + note + effects +
+    return (pattern_verdict(pattern) + note + effects +
             table(["data", "model", "variant", "train acc", "val acc", "paper", "n"], rows))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .figures import save_figure
-from .tables import Raw, escape, number, table
+from .tables import Raw, escape, number, table, verdict_of
 
 
 def half_widths(effects: list[dict]) -> list[float]:
@@ -63,7 +63,7 @@ def effects_figure(results: dict, path: Path, paper: Mapping[str, float] | None 
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(effects) + 1.4))
     for i, e in enumerate(effects):
         low, high = e["ci95"]
-        colour = {"reproduced": "C2", "contradicted": "C3"}.get(e["verdict"], "C7")
+        colour = {"yes": "C2", "no": "C3"}.get(verdict_of(e)[2], "C7")
         if low is not None:
             ax.plot([low, high], [i, i], color=colour, linewidth=2.5, solid_capstyle="butt")
         ax.plot([e["mean_diff"]], [i], "o", color=colour)

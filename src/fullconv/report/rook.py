@@ -15,6 +15,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ..datasets.rook import rook_images  # noqa: E402
+from ..experiments.rook import TRACE  # noqa: E402
 from ..models.tiny import rook_net  # noqa: E402
 from .figures import save_figure  # noqa: E402
 
@@ -24,15 +25,12 @@ MAX_FRAMES = 50
 
 def training_trace(units_dir: Path, border: str, member: int = 0) -> list[dict]:
     """Per epoch of ``border``'s run: epoch, filter (5×5 list) and training accuracy of one member."""
-    log = units_dir / border / "log.jsonl"
-    if not log.exists():
-        raise FileNotFoundError(f"no training log {log}; run the rook experiment first (fullconv run rook)")
-    trace = []
-    for line in log.read_text().splitlines():
-        record = json.loads(line)
-        trace.append({"epoch": record["epoch"], "filter": record["val_filter"][member],
-                      "acc": record["val_acc"][member]})
-    return trace
+    path = units_dir / border / TRACE
+    if not path.exists():
+        raise FileNotFoundError(f"no training trace {path}; run the rook experiment again with --redo "
+                                f"(fullconv run rook --redo)")
+    return [{"epoch": record["epoch"], "filter": record["filter"][member], "acc": record["acc"][member]}
+            for record in json.loads(path.read_text())]
 
 
 def feature_maps(border: str, weights: list, image_size: int, patch_size: int) -> np.ndarray:

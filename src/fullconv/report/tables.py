@@ -5,6 +5,8 @@ import html
 import math
 from typing import Any, Iterable, Sequence
 
+from ..experiments import stats
+
 
 def escape(value: Any) -> str:
     return html.escape(str(value))
@@ -48,8 +50,9 @@ def _cell(value: Any) -> str:
     return f"<td>{escape(value)}</td>"
 
 
-#: results.json ``pattern.verdict`` values (with their CSS class); older results have only ``reproduced``.
-VERDICTS = {"reproduced": "yes", "contradicted": "no", "not resolved": "na"}
+#: results.json ``pattern.verdict`` values (those of :mod:`fullconv.experiments.stats`: reproduced,
+#: contradicted, not resolved) with their CSS class; older results have only ``reproduced``.
+VERDICTS = dict(zip(stats.VERDICTS, ("yes", "no", "na")))
 _REPRODUCED = {True: ("yes", "yes"), False: ("no", "no"), None: ("not checked", "na")}
 
 
@@ -58,6 +61,8 @@ def verdict_of(pattern: dict | None) -> tuple[str, str, str]:
 
     >>> verdict_of({"verdict": "not resolved", "reproduced": False})
     ('verdict', 'not resolved', 'na')
+    >>> verdict_of({"verdict": "contradicted", "reproduced": False})
+    ('verdict', 'contradicted', 'no')
     >>> verdict_of({"reproduced": True})
     ('reproduced', 'yes', 'yes')
     """
@@ -77,11 +82,6 @@ def verdict_line(pattern: dict | None) -> str:
     """The verdict and the pattern's one-line detail, as text."""
     detail = (pattern or {}).get("detail", "")
     return verdict_word(pattern) + (f" — {detail}" if detail else "")
-
-
-def verdict(reproduced: bool | None, detail: str = "") -> str:
-    """The line 'reproduced: yes/no — detail', coloured (see :func:`pattern_verdict` for a whole pattern)."""
-    return pattern_verdict({"reproduced": reproduced, "detail": detail})
 
 
 def pattern_verdict(pattern: dict | None) -> str:
