@@ -102,7 +102,7 @@ def test_convert_returns_a_copy_unless_inplace():
     assert type(model.conv1) is nn.Conv2d and net is not model
     assert isinstance(net, torchvision.models.ResNet)  # same class (a subclass with the aligned forward)
     assert convert(model, "same-reflect", inplace=True) is model
-    assert model.conv1.border == "same-reflect"
+    assert model.conv1.border.name == "same-reflect"
 
 
 MODELS = ["resnet18", "resnet34", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2",
@@ -178,7 +178,7 @@ def test_untraceable_model_error_names_the_operation():
                                               r"\(if x.sum\(\) > 0"):
         convert(_DataDependent(), "full")
     # a same border needs no tracing: the layers are swapped in place
-    assert convert(_DataDependent(), "same-circular").conv.border == "same-circular"
+    assert convert(_DataDependent(), "same-circular").conv.border.name == "same-circular"
 
 
 def test_model_without_convolutions_is_a_clear_error():

@@ -1,13 +1,13 @@
 """fullconv: border handling of convolutions (valid, same, full, full-exact) for PyTorch models."""
 from .convert import ConversionError, convert
-from .layers import BORDERS, check_border
+from .layers import BORDERS, Border, get_border
 from . import metrics
 from .metrics import check_equivariance
 
 #: Part of every unit's identity: a new version trains new units instead of reusing older ones.
 __version__ = "0.2.0"
 
-__all__ = ["BORDERS", "ConversionError", "ProbeConfig", "ProbeResult", "check_border", "check_equivariance", "convert",
+__all__ = ["BORDERS", "Border", "ConversionError", "ProbeConfig", "ProbeResult", "check_equivariance", "convert", "get_border",
            "metrics", "probe", "__version__"]
 
 _PROBING = ("probe", "ProbeConfig", "ProbeResult")

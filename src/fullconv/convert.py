@@ -38,9 +38,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .layers.align import align, crop_to
-from .layers.borders import FULL_BORDERS, SAME_BORDERS, check_border
+from .layers.borders import BORDERS, Border, get_border
 from .layers.conv import BORDER_CONV, BORDER_CONV_TRANSPOSE, _BorderConvMixin, _BorderConvTransposeMixin
-from .layers.padding import border_padding, effective_kernel, per_dim
+from .layers.padding import effective_kernel, per_dim
 from .layers.pool import BorderPool
 from .layers.upsample import interpolate_on_background
 
@@ -112,7 +112,7 @@ def _input_grid(nd: int) -> Grid:
     return Grid((0,) * nd, (1,) * nd, nd + 2)
 
 
-def convert(model: nn.Module, border: str, *, inplace: bool = False, background: float | Sequence[float] = 0.0,
+def convert(model: nn.Module, border: str | Border, *, inplace: bool = False, background: float | Sequence[float] = 0.0,
             dims: str | None = None, blurpool: bool = False, blur_size: int = 3,
             paper_stem_pool: bool = False, output: str = "map") -> nn.Module:
     """Return ``model`` with every convolution and pooling layer switched to ``border``.
@@ -120,7 +120,7 @@ def convert(model: nn.Module, border: str, *, inplace: bool = False, background:
     Args:
         model: a CNN built from ``nn.Conv*d`` / ``nn.*Pool*d`` modules (torchvision classification
             and video models, timm CNNs, fullconv's zoo, or any model ``torch.fx`` can trace).
-        border: a name from ``fullconv.BORDERS``.
+        border: a name from ``fullconv.BORDERS`` (or a :class:`~fullconv.layers.Border`).
         inplace: convert ``model`` itself (and return it) instead of a deep copy. All or nothing:
             the model is converted as a copy that shares its parameters and buffers, and swapped
             into ``model`` only when the conversion succeeded.
@@ -161,14 +161,14 @@ def convert(model: nn.Module, border: str, *, inplace: bool = False, background:
         >>> net(torch.zeros(1, 3, 64, 64)).shape
         torch.Size([1, 1000])
     """
-    border = check_border(border)
+    border = get_border(border)
     if dims not in (None, "spatial", "spacetime"):
         raise ValueError(f"unknown dims {dims!r}; choose 'spatial' (height and width) or 'spacetime'")
     if not isinstance(model, nn.Module):
         raise ConversionError(f"convert() needs an nn.Module, got {type(model).__name__}")
     if output not in ("map", "input-size"):
         raise ValueError(f"unknown output {output!r}; choose 'map' (the full output map) or 'input-size'")
-    if output == "input-size" and border == "valid":
+    if output == "input-size" and border.extent == "valid":
         raise ValueError("output='input-size' needs a border that keeps the input's positions; valid drops them")
     background = _check_background(background)
     converted = _convert_copy(model, border, background, dims, blurpool, blur_size, paper_stem_pool, output,
@@ -192,7 +192,7 @@ def _check_background(background) -> torch.Tensor:
     return values
 
 
-def _convert_copy(model: nn.Module, border: str, background: torch.Tensor, dims: str | None, blurpool: bool,
+def _convert_copy(model: nn.Module, border: Border, background: torch.Tensor, dims: str | None, blurpool: bool,
                   blur_size: int, paper_stem_pool: bool, output: str, share_tensors: bool) -> nn.Module:
     """Convert a deep copy of ``model`` (sharing its parameters and buffers if ``share_tensors``)."""
     memo = {id(t): t for t in _tensors(model)} if share_tensors else {}
@@ -204,7 +204,7 @@ def _convert_copy(model: nn.Module, border: str, background: torch.Tensor, dims:
         raise ConversionError(
             f"convert(): {type(model).__name__} has no nn.Conv1d/2d/3d or pooling layer to convert; "
             f"build the model from torch.nn convolution modules")
-    if border in SAME_BORDERS:
+    if border.extent == "same":
         return work  # map sizes and grids are unchanged: nothing to align
     graph = _trace(work)
     rewritten = _modularize_pools(work, graph, border, origins)
@@ -289,11 +289,11 @@ def _border_dims(nd: int, dims: str | None) -> tuple[int, ...]:
 def _original_pads(layer: nn.Module, nd: int, kernel, dilation) -> tuple[tuple[int, int], ...]:
     padding = layer.padding
     if isinstance(padding, str):
-        return tuple(border_padding("same" if padding == "same" else "valid", k, d) for k, d in zip(kernel, dilation))
+        return tuple(BORDERS["same" if padding == "same" else "valid"].pads(k, d) for k, d in zip(kernel, dilation))
     return tuple((p, p) for p in per_dim(padding, nd))
 
 
-def layer_pads(border: str, kernel: Sequence[int], dilation: Sequence[int], stride: Sequence[int],
+def layer_pads(border: Border, kernel: Sequence[int], dilation: Sequence[int], stride: Sequence[int],
                border_dims: Sequence[int], original: Sequence[tuple[int, int]]
                ) -> tuple[tuple[int, int], ...]:
     """Padding per spatial dim of a converted layer before it is placed on its grid.
@@ -307,11 +307,11 @@ def layer_pads(border: str, kernel: Sequence[int], dilation: Sequence[int], stri
         if dim not in border_dims:
             pads.append(tuple(original[dim]))
         else:
-            pads.append(border_padding(border, k, d))
+            pads.append(border.pads(k, d))
     return tuple(pads)
 
 
-def _convert_conv(layer: nn.Module, nd: int, border: str, dims: str | None) -> tuple[nn.Module, tuple[int, ...]]:
+def _convert_conv(layer: nn.Module, nd: int, border: Border, dims: str | None) -> tuple[nn.Module, tuple[int, ...]]:
     kernel, stride, dilation = layer.kernel_size, layer.stride, layer.dilation
     border_dims = _border_dims(nd, dims)
     original = _original_pads(layer, nd, kernel, dilation)
@@ -326,7 +326,7 @@ def _convert_conv(layer: nn.Module, nd: int, border: str, dims: str | None) -> t
     return new, tuple(left for left, _ in original)
 
 
-def _convert_conv_transpose(layer: nn.Module, nd: int, border: str, dims: str | None
+def _convert_conv_transpose(layer: nn.Module, nd: int, border: Border, dims: str | None
                             ) -> tuple[nn.Module, tuple[int, ...]]:
     if nd == 3 and dims == "spatial":
         raise ConversionError("convert(): dims='spatial' keeps the time padding, which a transposed 3-D convolution "
@@ -344,7 +344,7 @@ def _convert_conv_transpose(layer: nn.Module, nd: int, border: str, dims: str | 
     return new, per_dim(layer.padding, nd)
 
 
-def _convert_pool(layer: nn.Module, kind: str, nd: int, border: str, dims: str | None
+def _convert_pool(layer: nn.Module, kind: str, nd: int, border: Border, dims: str | None
                   ) -> tuple[nn.Module, tuple[int, ...]]:
     kernel = per_dim(layer.kernel_size, nd)
     stride = per_dim(layer.stride if layer.stride is not None else layer.kernel_size, nd)
@@ -356,13 +356,13 @@ def _convert_pool(layer: nn.Module, kind: str, nd: int, border: str, dims: str |
     return pool, tuple(left for left, _ in original)
 
 
-def _border_pool(kind: str, nd: int, kernel, stride, dilation, border: str, border_dims: Sequence[int],
+def _border_pool(kind: str, nd: int, kernel, stride, dilation, border: Border, border_dims: Sequence[int],
                  original: Sequence[tuple[int, int]]) -> BorderPool:
-    if border in SAME_BORDERS:
+    if border.extent == "same":
         pads = tuple(original)  # the pooling keeps its own padding (see fullconv.layers.pool)
     else:
         pads = layer_pads(border, kernel, dilation, stride, border_dims, original)
-    return BorderPool(kind, nd, kernel, stride, dilation, border="same" if border in SAME_BORDERS else border,
+    return BorderPool(kind, nd, kernel, stride, dilation, border=BORDERS["same"] if border.extent == "same" else border,
                       pads=pads, border_dims=border_dims)
 
 
@@ -375,23 +375,23 @@ def _kind(module: nn.Module, table: dict[type, int]) -> int:
 Origins = dict[int, tuple[int, ...]]
 
 
-def _swap_layers(model: nn.Module, border: str, dims: str | None, blurpool: bool, blur_size: int) -> Origins:
+def _swap_layers(model: nn.Module, border: Border, dims: str | None, blurpool: bool, blur_size: int) -> Origins:
     """Replace every conv/pool child in place; returns the original left padding of each new layer."""
     origins: Origins = {}
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             new = None
             if isinstance(child, _CONVERTED):
-                raise ConversionError(f"convert(): layer {name!r} is already converted ({child.border!r}); "
+                raise ConversionError(f"convert(): layer {name!r} is already converted ({child.border.name!r}); "
                                       f"convert the original model instead")
             # subclasses count too (torchvision's Conv3DSimple is an nn.Conv3d): the border decides the padding
             if (nd := _kind(child, _CONVS)):
                 new, left = _convert_conv(child, nd, border, dims)
-            elif (nd := _kind(child, _CONV_TRANSPOSES)) and border not in SAME_BORDERS:
+            elif (nd := _kind(child, _CONV_TRANSPOSES)) and border.extent != "same":
                 new, left = _convert_conv_transpose(child, nd, border, dims)
-            elif (nd := _kind(child, _MAX_POOLS)) and (border not in SAME_BORDERS or blurpool):
+            elif (nd := _kind(child, _MAX_POOLS)) and (border.extent != "same" or blurpool):
                 new, left = _convert_pool(child, "max", nd, border, dims)
-            elif (nd := _kind(child, _AVG_POOLS)) and border not in SAME_BORDERS:
+            elif (nd := _kind(child, _AVG_POOLS)) and border.extent != "same":
                 new, left = _convert_pool(child, "avg", nd, border, dims)
             if new is not None:
                 if blurpool and not isinstance(new, _BorderConvTransposeMixin):
@@ -412,9 +412,9 @@ def _attach_blur(layer: nn.Module, blur_size: int) -> None:
         raise ValueError("blurpool=True supports 2-D models; leave it out for 1-D and 3-D networks")
     kernel, dilation = per_dim(layer.kernel_size, 2), per_dim(layer.dilation, 2)
     layer.stride = (1, 1)
-    if layer.border not in SAME_BORDERS:
+    if layer.border.extent != "same":
         layer.pads = layer_pads(layer.border, kernel, dilation, (1, 1), layer.border_dims, layer.pads)
-    blur_pads = None if layer.border in SAME_BORDERS else \
+    blur_pads = None if layer.border.extent == "same" else \
         layer_pads(layer.border, (blur_size,) * 2, (1, 1), stride, (0, 1), ((0, 0), (0, 0)))
     layer.blur = BlurPool(stride, blur_size, layer.border, ndim=2, pads=blur_pads)
 
@@ -509,7 +509,7 @@ def _user_frame(error: BaseException) -> str:
 
 # --------------------------------------------------------------------------- pass 1: functional pools
 
-def _modularize_pools(model: nn.Module, graph: fx.Graph, border: str, origins: Origins) -> bool:
+def _modularize_pools(model: nn.Module, graph: fx.Graph, border: Border, origins: Origins) -> bool:
     """Turn every ``F.max_pool2d(x, ...)`` into a call of a BorderPool module added to ``model``."""
     count = 0
     for node in graph.nodes:
@@ -552,7 +552,7 @@ def _ceil_div(a: int, b: int) -> int:
 class _GridPass:
     """Walks the graph once: places every window layer on its grid and aligns branches where they meet."""
 
-    def __init__(self, model: nn.Module, graph: fx.Graph, border: str, background: torch.Tensor,
+    def __init__(self, model: nn.Module, graph: fx.Graph, border: Border, background: torch.Tensor,
                  dims: str | None, origins: Origins, output: str = "map") -> None:
         self.model, self.graph, self.output = model, graph, output
         self.border, self.background, self.dims, self.origins = border, background, dims, origins
@@ -609,7 +609,7 @@ class _GridPass:
         margin = 0
         if isinstance(grid, _NetworkInput):
             grid = _input_grid(nd)
-            if self.border == "full-exact":
+            if self.border.exact:
                 self._set_input_background(node, module)
                 margin = 1
         if not isinstance(grid, Grid):
@@ -624,7 +624,7 @@ class _GridPass:
             blur = module.blur
             # the blur stands where the strided layer stood: its same padding keeps the original positions
             grid = self._place(node, blur, grid, (blur.size,) * nd, (1,) * nd, blur.stride,
-                               tuple(border_padding("same", blur.size if s > 1 else 1)[0] for s in blur.stride), 0)
+                               tuple(BORDERS["same"].pads(blur.size if s > 1 else 1)[0] for s in blur.stride), 0)
         return grid
 
     def _place(self, node: fx.Node, layer: nn.Module, grid: Grid, kernel, dilation, stride,
@@ -641,11 +641,9 @@ class _GridPass:
         """
         pads, lead = list(layer.pads), []
         for dim, (s, p_o, lead_in) in enumerate(zip(stride, original_left, grid.lead)):
-            if dim in layer.border_dims and self.border in FULL_BORDERS:
-                extent = effective_kernel(kernel[dim], dilation[dim]) - 1
-                lead_out = _ceil_div(extent + margin - p_o + lead_in, s)
-            elif dim in layer.border_dims:  # valid
-                lead_out = (lead_in - p_o) // s
+            if dim in layer.border_dims:
+                reach = effective_kernel(kernel[dim], dilation[dim]) - 1
+                lead_out = self.border.strided_lead(reach, s, p_o, lead_in, margin)
             else:  # a dim that keeps the original padding
                 lead_out, rest = divmod(pads[dim][0] - p_o + lead_in, s)
                 if rest:
@@ -670,7 +668,7 @@ class _GridPass:
         margin = 0
         if isinstance(grid, _NetworkInput):
             grid = _input_grid(nd)
-            if self.border == "full-exact":
+            if self.border.exact:
                 module.background = self._input_background(node, module.in_channels, nd)
                 margin = 1
         if not isinstance(grid, Grid):
@@ -679,8 +677,8 @@ class _GridPass:
         for s, k, d, p_o, lead_in, t in zip(module.stride, module.kernel_size, module.dilation,
                                            self.origins[id(module)], grid.lead, grid.stride):
             extent = effective_kernel(k, d) - 1
-            q = _ceil_div(extent, s) + margin if self.border == "full-exact" else 0
-            c = 0 if self.border == "full" else extent
+            q = _ceil_div(extent, s) + margin if self.border.exact else 0
+            c = 0 if self.border.extent == "full" and not self.border.exact else extent
             if t % s:
                 raise ConversionError(f"convert(): transposed convolution {node.target!r} upsamples by {s} a map of "
                                       f"stride {t}; the stride must divide the map's stride")
@@ -748,7 +746,7 @@ class _GridPass:
         if size is not None or scale_factor is None:
             raise ConversionError(
                 f"convert(): interpolation {node.name!r} resizes to a fixed size, which breaks the correspondence of "
-                f"a {self.border!r} map; resize by an integer scale_factor instead")
+                f"a {self.border.name!r} map; resize by an integer scale_factor instead")
         if align_corners:
             raise ConversionError(
                 f"convert(): interpolation {node.name!r} uses align_corners=True, whose sampling depends on the map "
@@ -760,7 +758,7 @@ class _GridPass:
                 f"convert(): interpolation {node.name!r} scales by {factors}, which is not an integer dividing the "
                 f"map's stride {grid.stride}; use integer scale factors")
         factors = tuple(int(f) for f in factors)
-        if self.border == "full-exact" and mode not in ("nearest", "nearest-exact"):
+        if self.border.exact and mode not in ("nearest", "nearest-exact"):
             # interpolation mixes neighbours: beyond the map's end the canvas holds background
             node.op, node.target = "call_function", interpolate_on_background
             node.args, node.kwargs = (node.args[0], factors, mode), {}
@@ -826,7 +824,7 @@ class _GridPass:
                 f"({', '.join(str(g.stride) for g in grids)})")
         latest = tuple(max(g.lead[d] for g in grids) for d in range(nd))
         offsets = tuple(tuple(latest[d] - g.lead[d] for d in range(nd)) for g in grids)
-        pick = min if self.border == "valid" else max  # valid keeps the common indices, the others all of them
+        pick = min if self.border.extent == "valid" else max  # valid keeps the common indices, the others all of them
         ranks = {g.rank for g in grids}
         rank = ranks.pop() if len(ranks) == 1 else None
         aligned_rank = rank
@@ -838,7 +836,7 @@ class _GridPass:
         graph = self.graph
         self.rewritten = True
         with graph.inserting_before(node):
-            aligned = graph.call_function(align, (tuple(inputs), offsets, self.border, border_ndim))
+            aligned = graph.call_function(align, (tuple(inputs), offsets, self.border.align_fill, border_ndim))
             for i, source in enumerate(inputs):
                 item = graph.call_function(operator.getitem, (aligned, i))
                 node.replace_input_with(source, item)

@@ -2,9 +2,10 @@
 
 ``--set key=value`` is parsed against the field's type: int, float, bool, str, ``X | None``
 (``none``), ``Literal[...]`` and tuples (comma lists: ``borders=same,full``; ``sizes=1,2,3``).
-Every config built from a preset is checked by :func:`validate_config` (ranges, border names,
-lists without repeats) before a run writes anything. A field's one-line meaning (``fullconv run
-NAME --help``) is the comment after it in the class's source, else :data:`GLOSSARY`'s entry.
+Every config built from a preset is checked by :func:`validate_config` (ranges, ``Literal``
+choices such as border names, lists without repeats) before a run writes anything. A field's
+one-line meaning (``fullconv run NAME --help``) is the comment after it in the class's source,
+else :data:`GLOSSARY`'s entry.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Mapping
 
-from ..layers import check_border
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
@@ -88,10 +88,24 @@ def field_types(config_cls: type) -> dict[str, Any]:
 
 def parse_value(text: str, kind: Any, key: str) -> Any:
     """Parse ``text`` as a value of type ``kind`` (the field ``key``), or raise a ValueError saying what was expected."""
+    items = typing.get_args(kind)
+    if typing.get_origin(kind) is tuple and items[-1:] == (...,) and typing.get_origin(items[0]) is typing.Literal:
+        # a list of names (borders=same,full): the error names the one that is not a choice
+        values = tuple(part.strip() for part in text.split(",")) if text.strip() else ()
+        for value in values:
+            check_choice(key, value, items[0])
+        return values
     try:
         return _parse(text, kind)
     except ValueError as error:
         raise ValueError(f"--set {key}={text}: {error}") from None
+
+
+def check_choice(name: str, value: Any, kind: Any) -> None:
+    """Raise unless ``value`` is one of the ``Literal`` type ``kind``'s choices (no-op for other types)."""
+    if typing.get_origin(kind) is typing.Literal and value not in typing.get_args(kind):
+        choices = ", ".join(map(str, typing.get_args(kind)))
+        raise ValueError(f"--set {name}: unknown {name.removesuffix('s')} {value!r}; choose one of: {choices}")
 
 
 def _parse(text: str, kind: Any) -> Any:
@@ -177,7 +191,8 @@ def validate_config(config: Any) -> Any:
     """``config`` if every field is in range, else a ValueError naming the field and what it needs.
 
     Integers are at least 0 (at least 1 for :data:`COUNTS`), floats finite, ``lr`` positive,
-    lists non-empty without repeats, border names known.
+    lists non-empty without repeats, and a ``Literal`` field (such as ``BorderName``) one of its
+    choices: whether the value came from a preset, a default or ``--set``.
     """
     zero_allowed = getattr(config, "zero_allowed", frozenset())
     for name, kind in field_types(type(config)).items():
@@ -190,24 +205,20 @@ def validate_config(config: Any) -> Any:
             if repeated:
                 raise ValueError(f"--set {name}: {', '.join(repeated)} given more than once; list each value once")
             for item in value:
-                _check_value(name, item, 0)
+                _check_value(name, item, 0, typing.get_args(kind)[0])
         else:
-            _check_value(name, value, least)
+            _check_value(name, value, least, kind)
     return config
 
 
-def _check_value(name: str, value: Any, least: int) -> None:
+def _check_value(name: str, value: Any, least: int, kind: Any) -> None:
+    check_choice(name, value, kind)
     if isinstance(value, bool) or value is None:
         return
     if isinstance(value, int) and value < least:
         raise ValueError(f"--set {name}={value}: must be at least {least}")
     if isinstance(value, float) and (not math.isfinite(value) or (name == "lr" and value <= 0)):
         raise ValueError(f"--set {name}={value}: must be a finite{' positive' if name == 'lr' else ''} number")
-    if isinstance(value, str) and name in ("border", "borders"):
-        try:
-            check_border(value)
-        except ValueError as error:
-            raise ValueError(f"--set {name}: {error}") from None
 
 
 def field_help(config_cls: type) -> dict[str, str]:

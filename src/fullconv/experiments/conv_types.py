@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..layers import BorderConv2d, check_border
+from ..layers import BorderConv2d, BorderName
 from . import Experiment, ExperimentConfig, RunContext, register
 
 #: Fires only on a top-left corner of a bright region: bottom-right tap +1, every other tap -1.
@@ -27,7 +27,7 @@ class Config(ExperimentConfig):
     """Image and block sizes of the figure; the borders compared."""
 
     seeds: int = 1
-    borders: tuple[str, ...] = ("valid", "same", "full")
+    borders: tuple[BorderName, ...] = ("valid", "same", "full")
     image_size: int = 8
     block: int = 3  # px of the square block at the upper-left or bottom-right border
 
@@ -66,7 +66,7 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
     peak = unbounded_peak(cfg.block)
     rows = []
     for border in cfg.borders:
-        maps = feature_maps(check_border(border), images)
+        maps = feature_maps(border, images)
         rows.append({"border": border, "seed": 0,
                      "class1_kept": bool(maps[0].max() >= peak), "class2_kept": bool(maps[1].max() >= peak),
                      "class1_peak": float(maps[0].max()), "class2_peak": float(maps[1].max()),

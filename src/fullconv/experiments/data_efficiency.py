@@ -30,7 +30,7 @@ from ..datasets.shifted import PlacedItems, placed
 from ..datasets.splits import split_generator, split_seed
 from ..datasets.augment import RandomCrops
 from ..datasets.subsets import ALL, NestedSubsets, nested_subsets
-from ..layers import check_border
+from ..layers import BorderName
 from ..models import with_head
 from ..models.heads import check_head
 from ..models.small_resnet import small_resnet
@@ -57,7 +57,7 @@ class Config(ExperimentConfig):
     width: int = 16                   # small-resnet only
     stages: int = 3                   # small-resnet only: stages of one BasicBlock each
     stem_stride: int = 1              # small-resnet only: 2 adds a stride-2 stem and max pooling
-    borders: tuple[str, ...] = ("same", "full")
+    borders: tuple[BorderName, ...] = ("same", "full")
     paper_stem_pool: bool = True      # resnet_fconv.py: full ResNets pool 2×2/2 after the stem
     head: str = "gap"                 # torchvision ResNet head, as the paper
     per_class: tuple[int, ...] = (50, 100, 250, 500, ALL)   # the paper's figure: 50..500 per class and all
@@ -189,8 +189,6 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"unknown source {cfg.source!r}; choose one of: {', '.join(SOURCES)}")
     if cfg.arch != "small-resnet" and not cfg.arch.startswith("resnet"):
         raise ValueError(f"unknown arch {cfg.arch!r}; choose small-resnet or a torchvision ResNet (e.g. resnet50)")
-    for border in cfg.borders:
-        check_border(border)
     if "same" not in cfg.borders:
         raise ValueError("borders must include 'same': results are differences to it")
     check_head(cfg.head)

@@ -24,7 +24,7 @@ from ..datasets.fashion_mnist import load_fashion_mnist
 from ..datasets.patches import (PHOTOTOUR_SCENES, PatchPairs, phototour_test_pairs, phototour_training_pairs,
                                 synthetic_test_pairs, synthetic_training_pairs)
 from ..datasets.splits import split_seed
-from ..layers import check_border
+from ..layers import BorderName
 from ..metrics.retrieval import fpr95
 from ..models.hardnet import HardNet, PairDistances, hardest_in_batch_loss
 from ..training import InMemory, TrainConfig, fit
@@ -42,7 +42,7 @@ class Config(ExperimentConfig):
     source: str = "phototour"
     train_scene: str = "liberty"      # PhotoTour scene the descriptors train on
     test_scenes: tuple[str, ...] = ("notredame", "yosemite")  # scenes FPR95 is measured on
-    borders: tuple[str, ...] = ("same", "full", "full-exact")
+    borders: tuple[BorderName, ...] = ("same", "full", "full-exact")
     triplets: tuple[int, ...] = (25000, 50000, 100000, 250000, 500000)  # training triplets per model
     test_pairs: int = 100000          # fashion-mnist only; PhotoTour has its fixed 100k pairs
     pair_seed: int = 0                # one draw of training pairs for every seed and border
@@ -116,7 +116,7 @@ def check_config(cfg: Config) -> None:
         if scene not in PHOTOTOUR_SCENES:
             raise ValueError(f"unknown PhotoTour scene {scene!r}; choose from: {', '.join(PHOTOTOUR_SCENES)}")
     for border in cfg.borders:
-        HardNet(check_border(border), width=1)  # refuses borders that shrink the patch too far
+        HardNet(border, width=1)  # refuses borders that shrink the patch too far
 
 
 def run(cfg: Config, ctx: RunContext) -> list[dict]:

@@ -26,7 +26,7 @@ from ..convert import convert
 from ..datasets.images import ImageSet
 from ..datasets.quadrant import IMAGENET_MEAN, IMAGENET_STD, QuadrantCanvas, QuadrantGeometry, frame_value, quadrant_images
 from ..datasets.splits import split_seed
-from ..layers import check_border
+from ..layers import BorderName
 from ..training import InMemory, TrainConfig, evaluate, fit
 from . import Experiment, ExperimentConfig, RunContext, register
 from .pretrain import (
@@ -44,7 +44,7 @@ class Config(ExperimentConfig):
     seeds: int = 1
     archs: tuple[str, ...] = ("bagnet33", "resnet18", "densenet121")
     inits: tuple[str, ...] = INITS  # scratch | pretrained | random (frozen backbones for the last two)
-    borders: tuple[str, ...] = ("same", "full", "full-exact")
+    borders: tuple[BorderName, ...] = ("same", "full", "full-exact")
     frames: tuple[int, ...] = (0, 16, 32, 64, 128, 256, 512)  # px of black frame added around the canvas
     frame_colour: str = "black"  # black | mean (the normalisation mean: the paper's padding value)
     item: int = 56
@@ -93,7 +93,7 @@ def variants(cfg: Config, arch: str) -> list[tuple[str, str]]:
     native = "valid" if arch == "bagnet33" else "same"
     out = []
     for border in cfg.borders:
-        if check_border(border) == "same":
+        if border == "same":
             out += [(init, native) for init in cfg.inits]
         elif "scratch" in cfg.inits:
             out.append(("scratch", border))

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ..datasets.redgreen import SPLIT_PROTOCOLS, RedGreenSpec, red_green
-from ..layers import BORDERS, check_border
+from ..layers import BORDERS, BorderName
 from ..models.tiny import StackedConvMaxNet, red_green_net, seeded_members
 from ..training import InMemory, TrainConfig, evaluate, fit, interrupt
 from ..training.process_state import torch_threads
@@ -34,7 +34,7 @@ class Config(ExperimentConfig):
     """The paper's protocol: Adadelta, batch 200, ≤ 50 epochs, early stopping 8 on val loss, 10 seeds."""
 
     seeds: int = 10
-    borders: tuple[str, ...] = BORDERS
+    borders: tuple[BorderName, ...] = tuple(BORDERS)
     epochs: int = 50
     batch_size: int = 200
     lr: float = 1.0
@@ -111,7 +111,7 @@ def train_border_unit(cfg: Config, border: str, ctx: RunContext, splits: dict[st
 
 
 def run(cfg: Config, ctx: RunContext) -> list[dict]:
-    borders = [check_border(b) for b in cfg.borders]
+    borders = list(cfg.borders)
     parallel = cfg.workers > 1 and ctx.device.type == "cpu" and ctx.distributed.world_size == 1
     if not parallel:
         splits = load_splits(cfg)

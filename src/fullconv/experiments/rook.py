@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..datasets.rook import rook_images
-from ..layers import check_border
+from ..layers import BorderName
 from ..models.tiny import StackedConvMaxNet, rook_net, seeded_members
 from ..training import InMemory, TrainConfig, evaluate, fit
 from ..training.checkpoint import atomic_write_json
@@ -34,7 +34,7 @@ class Config(ExperimentConfig):
     """The paper's protocol: SGD lr 0.1, momentum 0.9, batch 1, 100 epochs, 5 seeds."""
 
     seeds: int = 5
-    borders: tuple[str, ...] = BORDERS
+    borders: tuple[BorderName, ...] = BORDERS
     epochs: int = 100
     batch_size: int = 1
     lr: float = 0.1
@@ -93,7 +93,7 @@ def train_border(cfg: Config, border: str, seeds: list[int], folder: Path, devic
 def run(cfg: Config, ctx: RunContext) -> list[dict]:
     rows: list[dict] = []
     with torch_threads(cfg.threads):
-        for border in ctx.progress([check_border(b) for b in cfg.borders], desc="rook borders"):
+        for border in ctx.progress(list(cfg.borders), desc="rook borders"):
             rows += ctx.unit(border, lambda folder: train_border(cfg, border, ctx.seeds, folder, ctx.device,
                                                                  ctx.resume))
     return rows

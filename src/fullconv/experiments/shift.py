@@ -37,7 +37,7 @@ from ..datasets.augment import RandomCrops, centre_crop
 from ..datasets.fashion_mnist import load_fashion_mnist
 from ..datasets.shifted import ShiftCanvas, resize_items, shifted_fashion_mnist
 from ..datasets.splits import disjoint_indices, split_seed
-from ..layers import check_border
+from ..layers import BorderName
 from ..metrics.shift import consistency, diagonal_accuracy
 from ..models import small_resnet, with_head
 from ..models.heads import check_head
@@ -91,7 +91,7 @@ class Config(ExperimentConfig):
 
     seeds: int = 1
     archs: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101")   # paper's table
-    borders: tuple[str, ...] = ("same", "full", "full-exact")   # same, full (paper); full-exact ours
+    borders: tuple[BorderName, ...] = ("same", "full", "full-exact")   # same, full (paper); full-exact ours
     blurpool: tuple[bool, ...] = (False, True)   # models_lpf / models_fconv_lpf
     blur_size: int = 3                # the paper's BlurPool models: filter_size 3, taps [1, 2, 1]
     paper_stem_pool: bool = True      # resnet_fconv.py: full variants pool 2×2/2 unpadded after the stem
@@ -125,8 +125,6 @@ class Config(ExperimentConfig):
         for arch in self.archs:
             if arch not in ARCHS:
                 raise ValueError(f"unknown arch {arch!r}; choose from: {', '.join(ARCHS)}")
-        for border in self.borders:
-            check_border(border)
         check_head(self.head)
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")

@@ -1,17 +1,16 @@
 """Border-handling layers: padding functions, convolutions, pooling, blur-pool and branch alignment."""
-from .borders import BORDERS, FULL_BORDERS, SAME_BORDERS, check_border
+from .borders import BORDERS, FULL_BORDERS, SAME_BORDERS, Border, BorderName, get_border
 from .align import align
 from .blurpool import BlurPool, blur_downsample, blur_filter
 from .conv import (BORDER_CONV, BORDER_CONV_TRANSPOSE, BorderConv1d, BorderConv2d, BorderConv3d,
                    BorderConvTranspose1d, BorderConvTranspose2d, BorderConvTranspose3d)
 from .pool import BorderPool
-from .padding import (border_padding, corner_background, full_phase_left, pad_border, pad_constant,
-                      valid_phase_left)
+from .padding import corner_background, full_phase_left, pad_constant, valid_phase_left
 
 __all__ = [
-    "BORDERS", "FULL_BORDERS", "SAME_BORDERS", "check_border",
+    "BORDERS", "FULL_BORDERS", "SAME_BORDERS", "Border", "BorderName", "get_border",
     "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d",
     "BORDER_CONV_TRANSPOSE", "BorderConvTranspose1d", "BorderConvTranspose2d", "BorderConvTranspose3d",
-    "border_padding", "corner_background", "full_phase_left", "pad_border", "pad_constant", "valid_phase_left",
+    "corner_background", "full_phase_left", "pad_constant", "valid_phase_left",
     "BorderPool", "align", "BlurPool", "blur_downsample", "blur_filter",
 ]

@@ -7,14 +7,15 @@ that equal indices mean equal positions in the input image.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, get_args
 
 from torch import Tensor
 
+from .borders import AlignFill, Border, get_border
 from .padding import corner_background, crop, pad_constant
 
 
-def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: str,
+def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: str | Border | AlignFill,
           border_ndim: int | None = None) -> tuple[Tensor, ...]:
     """Align maps whose grids are shifted by whole steps.
 
@@ -22,7 +23,9 @@ def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: s
         tensors: maps (B, C_i, *S_i) over the same ``n`` trailing spatial dims and the same stride.
         offsets: per tensor, per spatial dim, how many grid steps its first element lies after
             the earliest first element among ``tensors`` (all >= 0).
-        border: ``valid`` keeps the positions every map has (crops); the other variants keep all
+        border: a border (name or :class:`~fullconv.layers.Border`), or directly its
+            :attr:`~fullconv.layers.Border.align_fill` (``convert()``'s graphs pass that string):
+            ``valid`` keeps the positions every map has (crops); the other variants keep all
             positions of every map and pad the missing ones: ``full-exact`` with each map's own
             background (its first element), the others with zeros.
         border_ndim: how many trailing dims carry the border's background (default all ``n``;
@@ -33,7 +36,8 @@ def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: s
         the maps with equal spatial sizes, element ``i`` of each at the same input position.
     """
     n = len(offsets[0])
-    if border == "valid":
+    fill = border if border in get_args(AlignFill) else get_border(border).align_fill
+    if fill == "crop":
         shift = [max(o[d] for o in offsets) for d in range(n)]
         cropped = [crop(t, [(-(shift[d] - o[d]), 0) for d in range(n)]) for t, o in zip(tensors, offsets)]
         size = [min(t.shape[t.dim() - n + d] for t in cropped) for d in range(n)]
@@ -42,7 +46,7 @@ def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: s
     out = []
     for t, o in zip(tensors, offsets):
         pads = [(o[d], end[d] - o[d] - t.shape[t.dim() - n + d]) for d in range(n)]
-        value = corner_background(t, border_ndim or n) if border == "full-exact" else 0.0
+        value = corner_background(t, border_ndim or n) if fill == "background" else 0.0
         out.append(pad_constant(t, pads, value))
     return tuple(out)
 

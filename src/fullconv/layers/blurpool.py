@@ -30,9 +30,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from .borders import check_border
+from .borders import BORDERS, Border, get_border
 from .conv import CONV_FN
-from .padding import border_padding, corner_background, pad_border
+from .padding import corner_background, pad_constant
 
 MAX_BLUR_SIZE = 7
 
@@ -70,7 +70,7 @@ def _per_dim(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
     return tuple(int(v) for v in out)
 
 
-def blur_pads(border: str, size: int, stride: int | Sequence[int], ndim: int,
+def blur_pads(border: str | Border, size: int, stride: int | Sequence[int], ndim: int,
               border_dims: Sequence[int] | None = None) -> tuple[tuple[int, int], ...]:
     """``(left, right)`` padding of each spatial dim of :func:`blur_downsample`.
 
@@ -81,9 +81,9 @@ def blur_pads(border: str, size: int, stride: int | Sequence[int], ndim: int,
         >>> blur_pads("full", 3, 2, 2), blur_pads("same", 4, 2, 1), blur_pads("valid", 3, (1, 2), 2)
         (((2, 2), (2, 2)), ((1, 2),), ((0, 0), (0, 0)))
     """
-    strides = _per_dim(stride, ndim, "stride")
+    border, strides = get_border(border), _per_dim(stride, ndim, "stride")
     dims = _border_dims(border_dims, ndim)
-    return tuple(border_padding(border if d in dims else "same", size if s > 1 else 1)
+    return tuple((border if d in dims else BORDERS["same"]).pads(size if s > 1 else 1)
                  for d, s in enumerate(strides))
 
 
@@ -95,7 +95,7 @@ def _border_dims(border_dims: Sequence[int] | None, ndim: int) -> tuple[int, ...
     return dims
 
 
-def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, border: str = "same",
+def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, border: str | Border = "same",
                     background: Tensor | float | None = None, border_dims: Sequence[int] | None = None,
                     *, pads: Sequence[tuple[int, int]] | None = None, kernel: Tensor | None = None) -> Tensor:
     """Depthwise binomial blur, then keep every ``stride``-th sample.
@@ -123,7 +123,7 @@ def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, b
         >>> blur_downsample(x, 2, 3, "full-exact").shape, blur_downsample(x, 2, 3, "same").shape
         (torch.Size([1, 2, 5, 5]), torch.Size([1, 2, 4, 4]))
     """
-    border = check_border(border)
+    border = get_border(border)
     ndim = x.dim() - 2
     if ndim not in (1, 2, 3):
         raise ValueError(f"blur_downsample needs x of shape (B, C, *S) with 1 to 3 spatial dims; "
@@ -141,20 +141,19 @@ def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, b
     other = tuple(p if d not in dims else (0, 0) for d, p in enumerate(pads))
     own = tuple(p if d in dims else (0, 0) for d, p in enumerate(pads))
     if any(left or right for left, right in other):
-        x = pad_border(x, other, "same-reflect")
-    if border == "full-exact":
+        x = BORDERS["same-reflect"].pad(x, other)
+    if border.exact:
         if background is None:
             background = corner_background(x, len(dims))
         # The filter sums to 1, so blurring ``x - background`` with zero padding and adding the
         # background back is the same as padding with the background, without a padded copy.
-        shifted = pad_border(x - background, own, "full")
+        shifted = pad_constant(x - background, own, 0.0)
         return _depthwise(shifted, kernel, strides) + background
-    if border == "same-partial":
+    if border.fill == "partial":
         ones = torch.ones((1, 1) + tuple(x.shape[2:]), device=x.device, dtype=x.dtype)
-        weight_inside = _depthwise(pad_border(ones, own, "same"), kernel, strides)
-        return _depthwise(pad_border(x, own, "same"), kernel, strides) / weight_inside
-    # Plain ``same`` blurs with reflection padding, as Zhang 2019's BlurPool does.
-    return _depthwise(pad_border(x, own, "same-reflect" if border == "same" else border), kernel, strides)
+        weight_inside = _depthwise(pad_constant(ones, own, 0.0), kernel, strides)
+        return _depthwise(pad_constant(x, own, 0.0), kernel, strides) / weight_inside
+    return _depthwise(border.blur_fill().pad(x, own), kernel, strides)
 
 
 def _restrict(kernel: Tensor, strides: tuple[int, ...]) -> Tensor:
@@ -195,11 +194,11 @@ class BlurPool(nn.Module):
         torch.Size([2, 5, 5, 5])
     """
 
-    def __init__(self, stride: int | Sequence[int] = 2, size: int = 3, border: str = "same", ndim: int = 2, *,
+    def __init__(self, stride: int | Sequence[int] = 2, size: int = 3, border: str | Border = "same", ndim: int = 2, *,
                  border_dims: Sequence[int] | None = None, pads: Sequence[tuple[int, int]] | None = None,
                  background: Tensor | float | None = None) -> None:
         super().__init__()
-        self.border = check_border(border)
+        self.border = get_border(border)
         self.size = _check_size(size)
         self.stride = _per_dim(stride, ndim, "stride")
         self.ndim = ndim
@@ -217,4 +216,4 @@ class BlurPool(nn.Module):
                                pads=self.pads, kernel=self.filter)
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
-        return f"stride={self.stride}, size={self.size}, border={self.border!r}, pads={self.pads}"
+        return f"stride={self.stride}, size={self.size}, border={self.border.name!r}, pads={self.pads}"

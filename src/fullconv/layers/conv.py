@@ -11,8 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .borders import check_border
-from .padding import border_padding, corner_background, crop, pad_border, pad_constant
+from .borders import BORDERS, Border, get_border
+from .padding import corner_background, crop, pad_constant
 
 CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -22,9 +22,9 @@ class _BorderConvMixin:
 
     _nd: int
 
-    def _init_border(self, border: str, border_dims: Sequence[int] | None,
+    def _init_border(self, border: str | Border, border_dims: Sequence[int] | None,
                      pads: Sequence[tuple[int, int]] | None, background) -> None:
-        self.border = check_border(border)
+        self.border = get_border(border)
         n = self._nd
         self.border_dims = tuple(range(n)) if border_dims is None else tuple(sorted(border_dims))
         if self.border_dims != tuple(range(n - len(self.border_dims), n)):
@@ -32,7 +32,7 @@ class _BorderConvMixin:
                 f"border_dims {self.border_dims} must be the trailing spatial dims of a {n}-D conv "
                 f"(e.g. (1, 2) for height and width of a 3-D conv)")
         if pads is None:
-            pads = tuple(border_padding(self.border if d in self.border_dims else "same", k, dil)
+            pads = tuple((self.border if d in self.border_dims else BORDERS["same"]).pads(k, dil)
                          for d, (k, dil) in enumerate(zip(self.kernel_size, self.dilation)))
         self.pads = tuple((int(left), int(right)) for left, right in pads)
         if len(self.pads) != n:
@@ -75,7 +75,7 @@ class _BorderConvMixin:
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
         text = super().extra_repr().replace(", padding=" + str(self.padding), "")
-        return f"{text}, border={self.border!r}, pads={self.pads}"
+        return f"{text}, border={self.border.name!r}, pads={self.pads}"
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, C_in, *S) -> (B, C_out, *S') with S' from the border's padding and the stride."""
@@ -88,18 +88,18 @@ class _BorderConvMixin:
             return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         border_pads, other_pads = self._split_pads()
         symmetric = all(left == right >= 0 for left, right in self.pads)
-        if self.border in ("same", "full") and symmetric:
+        if self.border.fill == "zeros" and self.border.extent != "valid" and symmetric:
             return conv(x, self.weight, self.bias, self.stride, tuple(p[0] for p in self.pads),
                         self.dilation, self.groups)
-        if self.border == "full-exact" and symmetric and len(self.border_dims) == self._nd:
+        if self.border.exact and symmetric and len(self.border_dims) == self._nd:
             background = self.background_of(x)
             y = conv(x - background, self.weight, None, self.stride, tuple(p[0] for p in self.pads),
                      self.dilation, self.groups)
             return y + self._constant_response(background)
-        background = self.background_of(x) if self.border == "full-exact" else None
-        x = pad_border(x, border_pads, self.border, background)
+        background = self.background_of(x) if self.border.exact else None
+        x = self.border.pad(x, border_pads, background)
         x = pad_constant(x, other_pads, 0.0)
-        if self.border == "same-partial":
+        if self.border.fill == "partial":
             y = conv(x, self.weight, None, self.stride, 0, self.dilation, self.groups)
             y = y * self._partial_ratio(x.shape[2:], y.device, y.dtype)
             return y if self.bias is None else y + self.bias.view((1, -1) + (1,) * self._nd)
@@ -132,7 +132,7 @@ def _make(base: type[nn.modules.conv._ConvNd], nd: int, doc: str):
         _nd = nd
 
         def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, dilation=1,
-                     groups: int = 1, bias: bool = True, border: str = "same", *,
+                     groups: int = 1, bias: bool = True, border: str | Border = "same", *,
                      border_dims: Sequence[int] | None = None,
                      pads: Sequence[tuple[int, int]] | None = None, background=None,
                      device=None, dtype=None) -> None:
@@ -149,7 +149,8 @@ BorderConv1d = _make(nn.Conv1d, 1, "``nn.Conv1d`` with a border variant. x: (B, 
 BorderConv2d = _make(nn.Conv2d, 2, """``nn.Conv2d`` with a border variant.
 
     Args:
-        border: a name from ``fullconv.BORDERS``.
+        border: a name from ``fullconv.BORDERS`` or a :class:`~fullconv.layers.Border`; kept as
+            ``self.border``, a ``Border``.
         border_dims: spatial dims (0-based, trailing) the border applies to; the others are padded
             ``same`` with zeros. Default: all.
         pads: explicit ``(left, right)`` per spatial dim, overriding the border's default (a
@@ -180,8 +181,8 @@ class _BorderConvTransposeMixin:
 
     _nd: int
 
-    def _init_border(self, border: str, input_pads, crops, background) -> None:
-        self.border = check_border(border)
+    def _init_border(self, border: str | Border, input_pads, crops, background) -> None:
+        self.border = get_border(border)
         n = self._nd
         self.input_pads = tuple((int(l), int(r)) for l, r in (input_pads or ((0, 0),) * n))
         self.crops = tuple((int(l), int(r)) for l, r in (crops or ((0, 0),) * n))
@@ -191,11 +192,11 @@ class _BorderConvTransposeMixin:
         self.background = background
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
-        return f"{super().extra_repr()}, border={self.border!r}, input_pads={self.input_pads}, crops={self.crops}"
+        return f"{super().extra_repr()}, border={self.border.name!r}, input_pads={self.input_pads}, crops={self.crops}"
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, C_in, *S) -> (B, C_out, *S'), ``S' = s·(S + pads - 1) + d·(k-1) + 1 - crops``."""
-        if self.border == "full-exact":
+        if self.border.exact:
             value = corner_background(x, self._nd) if self.background is None else self.background
         else:
             value = 0.0
@@ -209,7 +210,7 @@ def _make_transpose(base: type[nn.modules.conv._ConvTransposeNd], nd: int, doc: 
         _nd = nd
 
         def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, dilation=1,
-                     groups: int = 1, bias: bool = True, border: str = "full", *,
+                     groups: int = 1, bias: bool = True, border: str | Border = "full", *,
                      input_pads: Sequence[tuple[int, int]] | None = None,
                      crops: Sequence[tuple[int, int]] | None = None, background=None,
                      device=None, dtype=None) -> None:

@@ -14,8 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .borders import PAD_MODE, check_border
-
 Pads = tuple[tuple[int, int], ...]
 
 
@@ -27,25 +25,6 @@ def per_dim(value: int | Sequence[int], n: int) -> tuple[int, ...]:
 def effective_kernel(kernel_size: int, dilation: int = 1) -> int:
     """Extent of a dilated kernel: ``d·(k-1)+1``."""
     return dilation * (kernel_size - 1) + 1
-
-
-def border_padding(border: str, kernel_size: int, dilation: int = 1) -> tuple[int, int]:
-    """``(left, right)`` padding of one dimension for ``border``.
-
-    ``same`` variants follow ``scipy.signal.correlate`` mode 'same' (and PyTorch's
-    ``padding='same'``): for an even extent the extra tap goes to the right. ``full`` variants pad ``d·(k-1)`` on both sides.
-
-    Example:
-        >>> border_padding("same", 3), border_padding("same", 4), border_padding("full", 3, dilation=2)
-        ((1, 1), (1, 2), (4, 4))
-    """
-    extent = effective_kernel(kernel_size, dilation) - 1
-    border = check_border(border)
-    if border == "valid":
-        return (0, 0)
-    if border in ("full", "full-exact"):
-        return (extent, extent)
-    return (extent // 2, extent - extent // 2)
 
 
 def _centre_step(kernel_size: int, dilation: int, phase: Fraction) -> int:
@@ -136,34 +115,12 @@ def crop(x: Tensor, pads: Sequence[tuple[int, int]]) -> Tensor:
     return x[tuple(index)]
 
 
-def pad_border(x: Tensor, pads: Sequence[tuple[int, int]], border: str,
-               background: Tensor | float | None = None) -> Tensor:
-    """Pad ``x`` as the border variant does before a convolution or pooling.
+def pad_mode(x: Tensor, pads: Pads, mode: str) -> Tensor:
+    """Pad the trailing ``len(pads)`` dims of ``x`` with F.pad's ``mode`` (reflect, replicate, circular).
 
-    Args:
-        x: (B, C, *S).
-        pads: ``(left, right)`` per padded (trailing) dimension.
-        border: a name from ``BORDERS``.
-        background: the padded value for ``full-exact`` (number or (B, C, 1, ...) tensor);
-            ignored by the other variants (zeros or their named mode).
+    F.pad supports these modes only for some dim counts; leading extra dims are folded into the
+    batch. A reflection needs a map larger than its padding, else a ValueError says so.
     """
-    border = check_border(border)
-    if not any(left or right for left, right in pads):
-        return x
-    if border == "valid":
-        return crop(x, pads)
-    if border == "full-exact":
-        return pad_constant(x, pads, 0.0 if background is None else background)
-    mode = PAD_MODE[border]
-    if mode == "constant":
-        return pad_constant(x, pads, 0.0)
-    x = crop(x, pads)
-    pads = tuple((max(left, 0), max(right, 0)) for left, right in pads)
-    return _pad_mode(x, pads, mode)
-
-
-def _pad_mode(x: Tensor, pads: Pads, mode: str) -> Tensor:
-    """Non-constant F.pad over any subset of trailing dims (F.pad supports only some dim counts)."""
     ndim = len(pads)
     # F.pad's reflect/replicate/circular need (N, C, *spatial) with 1-3 padded dims equal to the
     # tensor's trailing dims; fold leading extra dims into the batch when there are more dims.

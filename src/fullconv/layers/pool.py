@@ -20,8 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .borders import check_border
-from .padding import border_padding, corner_background, pad_constant, per_dim
+from .borders import Border, get_border
+from .padding import corner_background, pad_constant, per_dim
 
 _MAX_FN = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG_FN = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
@@ -34,10 +34,12 @@ class BorderPool(nn.Module):
         kind: ``"max"`` or ``"avg"``.
         nd: number of spatial dims (1, 2 or 3).
         kernel_size, stride, dilation: as in ``nn.MaxPool2d`` (dilation only for max).
-        border: a name from ``fullconv.BORDERS``.
-        pads: ``(left, right)`` per spatial dim (negative crops); default from the border.
-        border_dims: trailing spatial dims the border applies to; the other dims get ``other_pads``.
-        other_pads: padding of the dims outside ``border_dims`` (the original layer's).
+        border: a name from ``fullconv.BORDERS`` or a :class:`~fullconv.layers.Border`; its
+            :meth:`~fullconv.layers.Border.pool_fill` is the padded value.
+        pads: ``(left, right)`` per spatial dim (negative crops); default from the border. Dims
+            outside ``border_dims`` are padded with -inf (max) or zeros (average), as the
+            original layer pads them.
+        border_dims: trailing spatial dims the border applies to.
         background: fixed padded value for ``full-exact`` when the layer sees the network input.
 
     Shape:
@@ -45,13 +47,13 @@ class BorderPool(nn.Module):
         - Output: (B, C, *S') with ``S'_i = floor((S_i + left_i + right_i - d·(k-1) - 1) / s) + 1``.
     """
 
-    def __init__(self, kind: str, nd: int, kernel_size, stride=None, dilation=1, border: str = "full",
+    def __init__(self, kind: str, nd: int, kernel_size, stride=None, dilation=1, border: str | Border = "full",
                  pads: Sequence[tuple[int, int]] | None = None, border_dims: Sequence[int] | None = None,
                  background=None) -> None:
         super().__init__()
         if kind not in ("max", "avg"):
             raise ValueError(f"unknown pooling kind {kind!r}; choose 'max' or 'avg'")
-        self.kind, self.nd, self.border = kind, nd, check_border(border)
+        self.kind, self.nd, self.border = kind, nd, get_border(border)
         self.kernel_size = per_dim(kernel_size, nd)
         self.stride = per_dim(stride if stride is not None else kernel_size, nd)
         self.dilation = per_dim(dilation, nd)
@@ -59,24 +61,23 @@ class BorderPool(nn.Module):
             raise ValueError("average pooling has no dilation; use dilation=1")
         self.border_dims = tuple(range(nd)) if border_dims is None else tuple(sorted(border_dims))
         if pads is None:
-            pads = tuple(border_padding(border, k, d) for k, d in zip(self.kernel_size, self.dilation))
+            pads = tuple(self.border.pads(k, d) for k, d in zip(self.kernel_size, self.dilation))
         self.pads = tuple((int(left), int(right)) for left, right in pads)
         self.background = background
         self.blur: nn.Module | None = None
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
         return (f"{self.kind}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"border={self.border!r}, pads={self.pads}")
+                f"border={self.border.name!r}, pads={self.pads}")
 
     def pad_value(self, x: Tensor):
         """The value padded around ``x`` (B, C, *S): a number or a (B, C, ..., 1) tensor."""
-        if self.border == "full-exact":
-            if self.background is not None:
-                return float(self.background)
-            return corner_background(x, len(self.border_dims))
-        if self.kind == "max" and self.border != "full":
-            return float("-inf")
-        return 0.0
+        fill = self.border.pool_fill(self.kind)
+        if fill is not None:
+            return fill
+        if self.background is not None:
+            return float(self.background)
+        return corner_background(x, len(self.border_dims))
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, C, *S) -> (B, C, *S')."""

@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..layers import BorderConv2d, check_border, pad_constant
+from ..layers import Border, BorderConv2d, get_border, pad_constant
 
 #: (in, out, stride) of the six 3×3 layers, in units of the width (32 in HardNet).
 LAYERS = ((0, 1, 1), (1, 1, 1), (1, 2, 2), (2, 2, 1), (2, 4, 2), (4, 4, 1))
@@ -64,10 +64,10 @@ class HardNet(nn.Module):
         torch.Size([2, 128])
     """
 
-    def __init__(self, border: str = "same", dropout: float = 0.3, background: float = 0.0,
+    def __init__(self, border: str | Border = "same", dropout: float = 0.3, background: float = 0.0,
                  width: int = 32) -> None:
         super().__init__()
-        self.border = check_border(border)
+        self.border = get_border(border)
         self.background = background
         modules: list[nn.Module] = []
         for c_in, c_out, stride in LAYERS:
@@ -79,7 +79,7 @@ class HardNet(nn.Module):
         self.features = nn.Sequential(*modules)
         size = self.map_size(PATCH)
         if size < HEAD_KERNEL:
-            raise ValueError(f"border {border!r} shrinks a {PATCH}×{PATCH} patch to {size}×{size}, "
+            raise ValueError(f"border {self.border.name!r} shrinks a {PATCH}×{PATCH} patch to {size}×{size}, "
                              f"smaller than HardNet's {HEAD_KERNEL}×{HEAD_KERNEL} layer; use a same or full border")
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -96,7 +96,7 @@ class HardNet(nn.Module):
     def feature_map(self, x: Tensor) -> Tensor:
         """x: (B, 1, H, W) -> the 3×3 stack's map (B, 128, H', W') of the normalised patches."""
         x = normalize_patches(x)
-        if self.border != "full-exact":
+        if not self.border.exact:
             return self.features[:18](x)
         framed = pad_constant(x, ((TOTAL_STRIDE, 0), (TOTAL_STRIDE, 0)), self.background)
         return self.features[:18](framed)[..., 1:, 1:]

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
-from ..layers import BorderConv2d, check_border
+from ..layers import Border, BorderConv2d, get_border
 
 #: Layers of the red-green net: (in_channels, out_channels, stride), all 3×3.
 RED_GREEN_LAYERS: tuple[tuple[int, int, int], ...] = ((3, 32, 1), (32, 32, 2), (32, 64, 2), (64, 64, 2))
@@ -54,10 +54,10 @@ class ConvMaxNet(nn.Module):
         - Output: (B, num_classes)
     """
 
-    def __init__(self, layers: Sequence[tuple[int, int, int]], kernel_size: int, border: str = "same",
+    def __init__(self, layers: Sequence[tuple[int, int, int]], kernel_size: int, border: str | Border = "same",
                  num_classes: int = 2, background: float = 0.0) -> None:
         super().__init__()
-        self.border = check_border(border)
+        self.border = get_border(border)
         self.background = float(background)
         self.convs = nn.ModuleList(
             BorderConv2d(c_in, c_out, kernel_size, stride=stride, bias=False, border=border)
@@ -66,7 +66,7 @@ class ConvMaxNet(nn.Module):
 
     def feature_maps(self, x: Tensor) -> Tensor:
         """x: (B, C, H, W) -> last ReLU map (B, C_last, H', W')."""
-        if self.border == "full-exact":
+        if self.border.exact:
             x = pad_input_background(x, self.background)
         for conv in self.convs:
             x = F.relu(conv(x))
@@ -123,7 +123,7 @@ class StackedConvMaxNet(nn.Module):
     @classmethod
     def from_members(cls, members: Sequence[ConvMaxNet], channels_last: bool = True) -> "StackedConvMaxNet":
         """Stack ``members`` (copies of their weights)."""
-        kinds = {(m.border, tuple(tuple(c.weight.shape) for c in m.convs)) for m in members}
+        kinds = {(m.border.name, tuple(tuple(c.weight.shape) for c in m.convs)) for m in members}
         if len(kinds) != 1:
             raise ValueError(f"members must share border and architecture; got {sorted(kinds)}")
         return cls(members, channels_last=channels_last)
@@ -144,7 +144,7 @@ class StackedConvMaxNet(nn.Module):
 
     def member_feature_maps(self, index: int, x: Tensor) -> Tensor:
         """x: (B, C, H, W) -> member ``index``'s last ReLU map (B, C_last, H', W')."""
-        if self.border == "full-exact":
+        if self.border.exact:
             x = pad_input_background(x, self.background)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

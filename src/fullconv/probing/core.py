@@ -38,7 +38,7 @@ from torch import Tensor
 from ..convert import ConversionError, convert
 from ..datasets.images import load_images
 from ..datasets.quadrant import IMAGENET_MEAN, IMAGENET_STD, QuadrantCanvas
-from ..layers.borders import check_border
+from ..layers.borders import get_border
 from ..metrics.equivariance import place_on_canvas
 from .linear import ridge_classifier, wilson_interval
 from .reach import border_reach
@@ -169,7 +169,7 @@ def probe(model: nn.Module, data: str | Tensor = "fashion-mnist", *, border: str
         ValueError: bad data, border or settings.
         ConversionError: ``convert()`` cannot handle the model (the message names the operation).
     """
-    border = check_border(border)
+    border = get_border(border).name
     name = name or type(model).__name__.lower()
     in_channels = _in_channels(model)
     mean, std = _normalisation(in_channels, mean, std)
