@@ -98,7 +98,7 @@ def test_output_size_formula(border):
     left, right = conv.pads[0]
     expected = (n + left + right - d * (k - 1) - 1) // s + 1
     assert conv(torch.randn(1, 1, n, n)).shape[-1] == expected
-    assert {"valid": 0, "full": 4, "full-exact": 4}.get(border, 2) == left
+    assert {"valid": 0, "same": 2, "full": 4}[BORDERS[border].extent] == left
 
 
 def test_unknown_border_is_a_clear_error():

@@ -23,8 +23,8 @@ def test_shape_formula(border, kind, nd, kernel_size, stride):
     y = pool(torch.rand(2, 3, *size))
     expected = [(s + left + right - (kernel_size - 1) - 1) // stride + 1 for s, (left, right) in zip(size, pool.pads)]
     assert y.shape == (2, 3, *expected)
-    full = border in ("full", "full-exact")
-    assert pool.pads == ((kernel_size - 1, kernel_size - 1) if full else (0, 0) if border == "valid"
+    extent = BORDERS[border].extent
+    assert pool.pads == ((kernel_size - 1, kernel_size - 1) if extent == "full" else (0, 0) if extent == "valid"
                          else ((kernel_size - 1) // 2, kernel_size - 1 - (kernel_size - 1) // 2),) * nd
 
 
