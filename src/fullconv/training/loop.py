@@ -17,6 +17,7 @@ What the loop guarantees:
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import time
@@ -433,12 +434,13 @@ class TrainState:
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from :meth:`state_dict`'s ``state``: every field, and the global RNGs."""
+        # Training on must not change the caller's dict: the optimiser would keep its state tensors
+        # (momentum buffers) as given and update them in place, so it gets a copy.
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         self.schedule.load_state_dict(state["schedule"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        # Copied into our own tensors: training on must not change the caller's dict.
         for key, tensor in self.best_state.items():
             tensor.copy_(state["best_state"][key])
         self.trackers = [_Tracker(**t) for t in state["trackers"]]
