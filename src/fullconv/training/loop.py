@@ -340,6 +340,11 @@ def sync_batchnorm(model: nn.Module, cfg: TrainConfig, device: torch.device, wor
 
 # ----------------------------------------------------------------------------- state, epoch, validation
 
+def _channels_last(cfg: TrainConfig, device: torch.device, members: int) -> bool:
+    """Whether 4-D inputs and the model go channels-last: on CUDA only, and not for stacked members."""
+    return cfg.channels_last and device.type == "cuda" and members == 1
+
+
 def _loss_fn(loss_fn: Callable | None, cfg: TrainConfig) -> Callable:
     """``loss_fn``, or the default: cross entropy with ``cfg.label_smoothing``."""
     return loss_fn or partial(cross_entropy, label_smoothing=cfg.label_smoothing)
@@ -482,7 +487,7 @@ def train_one_epoch(model: nn.Module, train, optimizer: torch.optim.Optimizer, c
     loss_fn = _loss_fn(loss_fn, cfg)
     dist = distributed.info()
     amp = cfg.amp and device.type == "cuda"
-    channels_last = cfg.channels_last and device.type == "cuda" and members == 1
+    channels_last = _channels_last(cfg, device, members)
     unwrapped = model.module if isinstance(model, DistributedDataParallel) else model
     _train_mode(unwrapped, _trainable_modules(unwrapped, trainable))
     active = list(range(members)) if active is None else list(active)
@@ -547,6 +552,9 @@ def fit(model: nn.Module, train, val, cfg: TrainConfig, *, run_dir: Path | str, 
         eval_fn: Callable[[nn.Module], dict] | None = None) -> FitResult:
     """Train ``model`` on ``train``, validating on ``val`` after every epoch.
 
+    Each epoch is :func:`train_one_epoch`, :func:`validate` and :meth:`TrainState.end_epoch`; the
+    checkpoint is :meth:`TrainState.state_dict`.
+
     Args:
         model: maps x: (B, ...) to logits (B, K); with ``members = M > 1``, every parameter and buffer
             has the member axis first and the model maps x: (M, B, ...) to (M, B, K).
@@ -584,7 +592,7 @@ def fit(model: nn.Module, train, val, cfg: TrainConfig, *, run_dir: Path | str, 
     on_cuda = device.type == "cuda"
 
     model.to(device)
-    if cfg.channels_last and on_cuda and members == 1:
+    if _channels_last(cfg, device, members):
         model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(_freeze_outside(model, _trainable_modules(model, trainable)), cfg)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and not torch.cuda.is_bf16_supported()) if on_cuda else None
