@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from fullconv.training import (InMemory, TrainConfig, TrainState, cross_entropy, evaluate, fit, load_checkpoint,
                                save_checkpoint, seed_everything, train_one_epoch, validate)
-from fullconv.training.loop import LrSchedule, _clone_state, _Tracker, make_optimizer
+from fullconv.training.loop import make_optimizer
 from test_loop import _blobs, _history
 
 # Momentum, weight decay, a cosine schedule after warmup, dropout and BatchNorm: every piece of state matters.
@@ -22,9 +22,8 @@ def _net(seed: int) -> nn.Module:
     return nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
 
 
-def _state(model: nn.Module, cfg: TrainConfig = CFG, members: int = 1) -> TrainState:
-    return TrainState(model, make_optimizer(model.parameters(), cfg), LrSchedule(cfg), None,
-                      [_Tracker() for _ in range(members)], _clone_state(model))
+def _state(model: nn.Module) -> TrainState:
+    return TrainState.start(model, make_optimizer(model.parameters(), CFG), CFG)
 
 
 def _epoch(state: TrainState, train, val, epoch: int, seed: int = 5) -> dict:

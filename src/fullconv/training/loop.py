@@ -370,6 +370,12 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
     done: bool = False
 
+    @classmethod
+    def start(cls, model: nn.Module, optimizer: torch.optim.Optimizer, cfg: TrainConfig, *, members: int = 1,
+              scaler: torch.amp.GradScaler | None = None) -> TrainState:
+        """A fresh run's state: no epoch done yet, the kept weights those of ``model`` as it is now."""
+        return cls(model, optimizer, LrSchedule(cfg), scaler, [_Tracker() for _ in range(members)], _clone_state(model))
+
     @property
     def epoch(self) -> int:
         """Epochs finished (the 0-based index of the next one)."""
@@ -596,8 +602,7 @@ def fit(model: nn.Module, train, val, cfg: TrainConfig, *, run_dir: Path | str, 
         model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(_freeze_outside(model, _trainable_modules(model, trainable)), cfg)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and not torch.cuda.is_bf16_supported()) if on_cuda else None
-    state = TrainState(model, optimizer, LrSchedule(cfg), scaler, [_Tracker() for _ in range(members)],
-                       _clone_state(model))
+    state = TrainState.start(model, optimizer, cfg, members=members, scaler=scaler)
     if isinstance(train, InMemory):
         train = train.to(device)
     if isinstance(val, InMemory):
