@@ -1,5 +1,9 @@
 """The one training loop: ``fit`` trains any model of any experiment, ``evaluate`` measures it.
 
+``fit`` orchestrates three pieces that a custom loop can call too: :class:`TrainState` (what a run
+carries across epochs; its ``state_dict`` is the checkpoint), :func:`train_one_epoch` and
+:func:`validate`.
+
 What the loop guarantees:
 - batch order is a function of (seed, epoch) only; with the RNG states in the checkpoint, a run
   resumed after a kill ends with the same numbers as an uninterrupted one (bit for bit on CPU);
@@ -13,6 +17,7 @@ What the loop guarantees:
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import time
@@ -333,12 +338,228 @@ def sync_batchnorm(model: nn.Module, cfg: TrainConfig, device: torch.device, wor
     return model
 
 
+# ----------------------------------------------------------------------------- state, epoch, validation
+
+def _channels_last(cfg: TrainConfig, device: torch.device, members: int) -> bool:
+    """Whether 4-D inputs and the model go channels-last: on CUDA only, and not for stacked members."""
+    return cfg.channels_last and device.type == "cuda" and members == 1
+
+
+def _loss_fn(loss_fn: Callable | None, cfg: TrainConfig) -> Callable:
+    """``loss_fn``, or the default: cross entropy with ``cfg.label_smoothing``."""
+    return loss_fn or partial(cross_entropy, label_smoothing=cfg.label_smoothing)
+
+
+@dataclass(eq=False)
+class TrainState:
+    """What one run carries from epoch to epoch; its ``state_dict`` is the run's checkpoint.
+
+    ``model`` is the unwrapped model (not its DDP wrapper); ``schedule`` the :class:`LrSchedule`;
+    ``scaler`` the CUDA GradScaler (None on CPU); ``trackers`` one per member: best monitored value,
+    best epoch (1-based, 0 before the first), epochs without improvement, stopped; ``best_state`` the
+    kept weights (a state dict of ``model``, per member along axis 0 when members > 1);
+    ``history`` one record per finished epoch; ``done`` true once training is over.
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LrSchedule
+    scaler: torch.amp.GradScaler | None
+    trackers: list[_Tracker]
+    best_state: dict
+    history: list[dict] = field(default_factory=list)
+    done: bool = False
+
+    @classmethod
+    def start(cls, model: nn.Module, optimizer: torch.optim.Optimizer, cfg: TrainConfig, *, members: int = 1,
+              scaler: torch.amp.GradScaler | None = None) -> TrainState:
+        """A fresh run's state: no epoch done yet, the kept weights those of ``model`` as it is now."""
+        return cls(model, optimizer, LrSchedule(cfg), scaler, [_Tracker() for _ in range(members)], _clone_state(model))
+
+    @property
+    def epoch(self) -> int:
+        """Epochs finished (the 0-based index of the next one)."""
+        return len(self.history)
+
+    def active_members(self) -> list[int]:
+        """The members that still train (not stopped early)."""
+        return [m for m, t in enumerate(self.trackers) if not t.stopped]
+
+    def set_lr(self, epoch: int) -> float:
+        """Give every parameter group the schedule's learning rate of ``epoch`` (0-based); returns it."""
+        lr = self.schedule.lr(epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def end_epoch(self, record: dict, cfg: TrainConfig, *, validated: bool) -> None:
+        """Append ``record`` (one epoch's log line) and keep the best weights, stop members, step the plateau.
+
+        ``validated``: the record has ``val_`` metrics, which stopping, plateau and keep-best then watch
+        (else the ``train_`` ones).
+        """
+        self.history.append(record)
+        epoch, members = len(self.history), len(self.trackers)
+        monitor = "val_loss" if cfg.keep_best == "last" else cfg.keep_best
+        if not validated:
+            monitor = monitor.replace("val_", "train_")
+        current = self.model.state_dict()
+        for m, tracker in enumerate(self.trackers):
+            if tracker.stopped:
+                continue
+            values = _member_values(record, m, members)
+            improved = tracker.update(values[monitor], epoch, monitor.endswith("acc"))
+            if improved or cfg.keep_best == "last":
+                _copy_member(self.best_state, current, m, members)
+                if cfg.keep_best == "last":
+                    tracker.best_epoch = epoch
+            if cfg.early_stopping and tracker.bad_epochs >= cfg.early_stopping:
+                tracker.stopped = True
+        if self.schedule.plateau_step(record["val_loss" if validated else "train_loss"]) and cfg.plateau_reload_best:
+            self.model.load_state_dict(self.best_state)
+        if cfg.min_lr > 0 and epoch < cfg.epochs and self.schedule.lr(epoch) < cfg.min_lr:
+            for tracker in self.trackers:
+                tracker.stopped = True
+        self.done = all(t.stopped for t in self.trackers) or epoch == cfg.epochs
+
+    def result(self) -> FitResult:
+        """Load the kept weights into ``model``; the :class:`FitResult` of the run."""
+        self.model.load_state_dict(self.best_state)
+        members = len(self.trackers)
+        best_epochs = [t.best_epoch for t in self.trackers]
+        best = [_member_values(self.history[e - 1], m, members) if e else {} for m, e in enumerate(best_epochs)]
+        if members == 1:
+            return FitResult(self.model, best_epochs[0], self.history, best[0])
+        return FitResult(self.model, best_epochs, self.history, best)
+
+    def state_dict(self) -> dict:
+        """The checkpoint: every field, plus the current state of the global RNGs (``rng``).
+
+        Tensors are the live ones (as ``nn.Module.state_dict``): save or copy the dict before training on.
+        """
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "best_state": self.best_state, "trackers": [asdict(t) for t in self.trackers],
+                "history": self.history, "done": self.done, "rng": rng_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`'s ``state``: every field, and the global RNGs."""
+        # Training on must not change the caller's dict: the optimiser would keep its state tensors
+        # (momentum buffers) as given and update them in place, so it gets a copy.
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        self.schedule.load_state_dict(state["schedule"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        for key, tensor in self.best_state.items():
+            tensor.copy_(state["best_state"][key])
+        self.trackers = [_Tracker(**t) for t in state["trackers"]]
+        self.history, self.done = list(state["history"]), state["done"]
+        set_rng_state(state["rng"])
+
+
+def train_one_epoch(model: nn.Module, train, optimizer: torch.optim.Optimizer, cfg: TrainConfig, *, epoch: int,
+                    seed: int | Sequence[int], device, loss_fn: Callable | None = None, members: int = 1,
+                    active: Sequence[int] | None = None, trainable=None, scaler: torch.amp.GradScaler | None = None,
+                    progress=None) -> dict:
+    """One pass over ``train`` in the batch order of (seed, epoch), one optimiser step per batch.
+
+    The learning rate is the optimiser's as it stands (see :meth:`TrainState.set_lr`).
+
+    Args:
+        model: maps x: (B, ...) to logits (B, K); with ``members = M > 1`` x: (M, B, ...) to (M, B, K).
+            Under torchrun pass its DDP wrapper, so that the gradients are averaged over processes.
+        train: :class:`InMemory` (on ``device`` already, for speed) or a Dataset of (x, y); each
+            process trains on its shard.
+        optimizer: steps the trainable parameters (those with requires_grad).
+        cfg: batch size, workers, label smoothing of the default loss, and on CUDA amp and channels_last.
+        epoch: 0-based; with ``seed`` it fixes the batch order.
+        seed: the batch-order seed, or one per member (an int gives member m ``seed + m``).
+        loss_fn: ``loss_fn(output, y)`` -> per-sample losses ((B,) or (M, B)) or a batch mean (() or
+            (M,)); default cross entropy with ``cfg.label_smoothing``.
+        active: the members whose mean losses are summed into the training loss (default all); the
+            others still run forward but get no gradient from the loss.
+        trainable: the submodule(s) put in train mode; the rest of the model stays in eval mode
+            (None: the whole model trains).
+        scaler: a GradScaler for float16 autocast on CUDA, else None.
+        progress: as in :func:`fit`.
+
+    Returns:
+        ``{"train_loss": float, "train_acc": float | None}`` over the epoch (acc in %, over all
+        processes); lists of one value per member when ``members > 1``.
+    """
+    device = torch.device(device)
+    loss_fn = _loss_fn(loss_fn, cfg)
+    dist = distributed.info()
+    amp = cfg.amp and device.type == "cuda"
+    channels_last = _channels_last(cfg, device, members)
+    unwrapped = model.module if isinstance(model, DistributedDataParallel) else model
+    _train_mode(unwrapped, _trainable_modules(unwrapped, trainable))
+    active = list(range(members)) if active is None else list(active)
+    active_index = torch.tensor(active, device=device)
+    sums = torch.zeros(members, 3, dtype=torch.float64, device=device)
+    batches = train_batches(train, cfg.batch_size, _member_seeds(seed, members), epoch, device=device,
+                            num_workers=cfg.num_workers, rank=dist.rank, world_size=dist.world_size)
+    bar = default_progress if progress is None else progress
+    if bar is not False:
+        batches = bar(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                      total=num_batches(len(train), cfg.batch_size, dist.world_size))
+    for x, y in batches:
+        if channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(device, amp):
+            out = model(x)
+            losses = loss_fn(out, y)
+        member_loss = _member_loss(losses, members)
+        # Stopped members drop out of the loss, so a diverging one cannot disturb the others.
+        loss = member_loss.sum() if len(active) == members else member_loss[active_index].sum()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        sums += _batch_stats(out, y, losses, members)
+        # Stop between batches: the last checkpoint is the previous epoch's, resumed bit for bit.
+        interrupt.check()
+    return _metrics(sums, members, "train_")
+
+
+def validate(model: nn.Module, val, cfg: TrainConfig, *, device, members: int = 1, loss_fn: Callable | None = None,
+             eval_fn: Callable[[nn.Module], dict] | None = None) -> dict:
+    """One epoch's validation metrics, ``val_``-prefixed: ``eval_fn(model)``, else :func:`evaluate` on ``val``.
+
+    Args:
+        model: maps x: (B, ...) to logits (B, K); with ``members = M > 1`` x: (M, B, ...) to (M, B, K).
+        val: :class:`InMemory` or a Dataset of (x, y); batched by ``cfg.batch_size`` with
+            ``cfg.num_workers`` workers, autocast on CUDA when ``cfg.amp``.
+        loss_fn: as in :func:`train_one_epoch` (default cross entropy with ``cfg.label_smoothing``).
+        eval_fn: ``eval_fn(model) -> {"loss": ..., "acc": ...}`` in place of ``evaluate(model, val)``.
+
+    Returns:
+        ``{"val_loss": ..., "val_acc": ...}`` (per-member lists when ``members > 1``); ``{}`` when
+        ``val`` and ``eval_fn`` are both None.
+    """
+    if eval_fn is None and val is None:
+        return {}
+    metrics = eval_fn(model) if eval_fn is not None else evaluate(
+        model, val, device=device, batch_size=cfg.batch_size, members=members, loss_fn=_loss_fn(loss_fn, cfg),
+        amp=cfg.amp and torch.device(device).type == "cuda", num_workers=cfg.num_workers)
+    return {f"val_{k}": v for k, v in metrics.items()}
+
+
 # ----------------------------------------------------------------------------- fit
 
 def fit(model: nn.Module, train, val, cfg: TrainConfig, *, run_dir: Path | str, device, seed: int | Sequence[int],
         loss_fn: Callable | None = None, trainable=None, members: int = 1, progress=None, resume: bool = False,
         eval_fn: Callable[[nn.Module], dict] | None = None) -> FitResult:
     """Train ``model`` on ``train``, validating on ``val`` after every epoch.
+
+    Each epoch is :func:`train_one_epoch`, :func:`validate` and :meth:`TrainState.end_epoch`; the
+    checkpoint is :meth:`TrainState.state_dict`.
 
     Args:
         model: maps x: (B, ...) to logits (B, K); with ``members = M > 1``, every parameter and buffer
@@ -373,132 +594,48 @@ def fit(model: nn.Module, train, val, cfg: TrainConfig, *, run_dir: Path | str, 
         _check_stacked(model, members)
         if cfg.schedule == "plateau":
             raise ValueError("schedule 'plateau' changes one learning rate for all members; train with members=1")
-    loss_fn = loss_fn or partial(cross_entropy, label_smoothing=cfg.label_smoothing)
-    bar = default_progress if progress is None else progress
+    loss_fn = _loss_fn(loss_fn, cfg)
     on_cuda = device.type == "cuda"
-    amp = cfg.amp and on_cuda
-    channels_last = cfg.channels_last and on_cuda and members == 1
 
     model.to(device)
-    if channels_last:
+    if _channels_last(cfg, device, members):
         model.to(memory_format=torch.channels_last)
-    modules = _trainable_modules(model, trainable)
-    optimizer = make_optimizer(_freeze_outside(model, modules), cfg)
-    schedule = LrSchedule(cfg)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported()) if on_cuda else None
+    optimizer = make_optimizer(_freeze_outside(model, _trainable_modules(model, trainable)), cfg)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and not torch.cuda.is_bf16_supported()) if on_cuda else None
+    state = TrainState.start(model, optimizer, cfg, members=members, scaler=scaler)
     if isinstance(train, InMemory):
         train = train.to(device)
     if isinstance(val, InMemory):
         val = val.to(device)
 
-    monitor = ("val_loss" if cfg.keep_best == "last" else cfg.keep_best)
-    if val is None and eval_fn is None:
-        monitor = monitor.replace("val_", "train_")
-    maximise = monitor.endswith("acc")
-    plateau_key = "val_loss" if (val is not None or eval_fn is not None) else "train_loss"
-
     checkpoint_path, log_path = run_dir / "checkpoint.pt", run_dir / "log.jsonl"
-    trackers = [_Tracker() for _ in range(members)]
-    history: list[dict] = []
-    best_state = _clone_state(model)
-    done = False
     if resume and checkpoint_path.exists():
-        state = load_checkpoint(checkpoint_path, map_location=device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        best_state = state["best_state"]
-        trackers = [_Tracker(**t) for t in state["trackers"]]
-        history, done = state["history"], state["done"]
-        set_rng_state(state["rng"])
+        state.load_state_dict(load_checkpoint(checkpoint_path, map_location=device))
     else:
         seed_everything(seeds[0])
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in history))
+        atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in state.history))
 
-    model = sync_batchnorm(model, cfg, device, dist.world_size, members)
-    net = model
+    state.model = sync_batchnorm(model, cfg, device, dist.world_size, members)
+    net = state.model
     if dist.world_size > 1:
-        net = DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
-    steps = num_batches(len(train), cfg.batch_size, dist.world_size)
+        net = DistributedDataParallel(state.model, device_ids=[device.index] if on_cuda else None)
 
-    for epoch in range(len(history), cfg.epochs):
-        if done:
+    for epoch in range(state.epoch, cfg.epochs):
+        if state.done:
             break
         start = time.perf_counter()
-        lr = schedule.lr(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        active = [m for m, t in enumerate(trackers) if not t.stopped]
-        active_index = torch.tensor(active, device=device)
-        _train_mode(model, modules)
-        sums = torch.zeros(members, 3, dtype=torch.float64, device=device)
-        batches = train_batches(train, cfg.batch_size, seeds, epoch, device=device, num_workers=cfg.num_workers,
-                                rank=dist.rank, world_size=dist.world_size)
-        if bar is not False:
-            batches = bar(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", total=steps, leave=False)
-        for x, y in batches:
-            if channels_last and x.ndim == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            optimizer.zero_grad(set_to_none=True)
-            with _autocast(device, amp):
-                out = net(x)
-                losses = loss_fn(out, y)
-            member_loss = _member_loss(losses, members)
-            # Stopped members drop out of the loss, so a diverging one cannot disturb the others.
-            loss = member_loss.sum() if len(active) == members else member_loss[active_index].sum()
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            sums += _batch_stats(out, y, losses, members)
-            # Stop between batches: the last checkpoint is the previous epoch's, resumed bit for bit.
-            interrupt.check()
-        record = {"epoch": epoch + 1, "lr": lr, **_metrics(sums, members, "train_")}
-        if eval_fn is not None or val is not None:
-            metrics = eval_fn(model) if eval_fn is not None else evaluate(
-                model, val, device=device, batch_size=cfg.batch_size, members=members, loss_fn=loss_fn, amp=amp,
-                num_workers=cfg.num_workers)
-            record.update({f"val_{k}": v for k, v in metrics.items()})
+        lr = state.set_lr(epoch)
+        record = {"epoch": epoch + 1, "lr": lr, **train_one_epoch(
+            net, train, optimizer, cfg, epoch=epoch, seed=seeds, device=device, loss_fn=loss_fn, members=members,
+            active=state.active_members(), trainable=trainable, scaler=scaler, progress=progress)}
+        record.update(validate(state.model, val, cfg, device=device, members=members, loss_fn=loss_fn,
+                               eval_fn=eval_fn))
         record["time"] = time.perf_counter() - start
-        history.append(record)
-
-        current = model.state_dict()
-        for m, tracker in enumerate(trackers):
-            if tracker.stopped:
-                continue
-            values = _member_values(record, m, members)
-            improved = tracker.update(values[monitor], epoch + 1, maximise)
-            if improved or cfg.keep_best == "last":
-                _copy_member(best_state, current, m, members)
-                if cfg.keep_best == "last":
-                    tracker.best_epoch = epoch + 1
-            if cfg.early_stopping and tracker.bad_epochs >= cfg.early_stopping:
-                tracker.stopped = True
-        if schedule.plateau_step(record[plateau_key]) and cfg.plateau_reload_best:
-            model.load_state_dict(best_state)
-        if cfg.min_lr > 0 and epoch + 1 < cfg.epochs and schedule.lr(epoch + 1) < cfg.min_lr:
-            for tracker in trackers:
-                tracker.stopped = True
-        done = all(t.stopped for t in trackers) or epoch + 1 == cfg.epochs
+        state.end_epoch(record, cfg, validated=val is not None or eval_fn is not None)
         if dist.is_main:
-            save_checkpoint(checkpoint_path, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None, "best_state": best_state,
-                "trackers": [asdict(t) for t in trackers], "history": history, "done": done, "rng": rng_state(),
-            })
+            save_checkpoint(checkpoint_path, state.state_dict())
             with open(log_path, "a") as log:
                 log.write(json.dumps(record) + "\n")
-
-    model.load_state_dict(best_state)
-    best_epochs = [t.best_epoch for t in trackers]
-    best = [_member_values(history[e - 1], m, members) if e else {} for m, e in enumerate(best_epochs)]
-    if members == 1:
-        return FitResult(model, best_epochs[0], history, best[0])
-    return FitResult(model, best_epochs, history, best)
+    return state.result()
