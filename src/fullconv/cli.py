@@ -9,7 +9,6 @@ between two batches with exit code 130.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import time
@@ -233,14 +232,9 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _pretrain(argv: Sequence[str]) -> int:
-    try:
-        module = importlib.import_module("fullconv.experiments.pretrain")
-    except ModuleNotFoundError as error:
-        if error.name != "fullconv.experiments.pretrain":
-            raise
-        raise CliError("`fullconv pretrain` is not available in this installation "
-                       "(no module fullconv.experiments.pretrain)") from None
-    return int(module.main(list(argv)) or 0)
+    from .experiments import pretrain  # imported on use: the other commands need none of its data readers
+
+    return int(pretrain.main(list(argv)) or 0)
 
 
 COMMANDS = {"list": lambda args: _list(), "run": _run, "reproduce": _reproduce, "probe": _probe}

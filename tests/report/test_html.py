@@ -7,15 +7,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from fullconv.experiments.registry import get  # noqa: E402
 from fullconv.report.html import write_report  # noqa: E402
 from fullconv.report.tables import mean_std, table  # noqa: E402
 
 
 def _results(name, reproduced, figures):
+    metric = get(name).metrics[0]  # the table shows the registry's metrics of the experiment
     return {"experiment": name, "title": name.title(), "preset": "ci", "config": {"seeds": 2},
             "environment": {"torch": "x"}, "wall_time_s": 75.0, "figures": figures,
-            "rows": [{"border": "same", "seed": 0, "acc": 99.0}, {"border": "same", "seed": 1, "acc": 97.0}],
-            "summary": [{"border": "same", "acc_mean": 98.0, "acc_std": 1.41421, "n": 2}],
+            "rows": [{"border": "same", "seed": 0, metric: 99.0}, {"border": "same", "seed": 1, metric: 97.0}],
+            "summary": [{"border": "same", f"{metric}_mean": 98.0, f"{metric}_std": 1.41421, "n": 2}],
             "pattern": {"reproduced": reproduced, "detail": f"detail of {name}"}, "paper": {"same": {"acc": 99.8}}}
 
 
@@ -89,3 +91,22 @@ def test_report_lists_experiments_without_results_with_the_reason(tmp_path):
     shift = page[page.index('<section id="shift"'):]
     assert "not run" in shift[:shift.index("</section>")]
     assert "failed: no video decoder" in page
+
+
+def test_each_experiment_names_the_report_module_that_draws_it():
+    from fullconv.experiments.registry import all_experiments
+    from fullconv.report import report_module
+    for experiment in all_experiments():
+        module = report_module(experiment.name)
+        assert module.__name__ == experiment.report and callable(module.figures)
+    assert report_module("no-such-experiment") is None
+
+
+def test_the_summary_table_shows_the_registry_metrics_only(tmp_path):
+    folder = tmp_path / "rook"
+    folder.mkdir()
+    results = _results("rook", True, [])
+    results["summary"][0].update({"stray_mean": 12345.0, "stray_std": 0.0})  # not a metric of rook's entry
+    (folder / "results.json").write_text(json.dumps(results))
+    page = write_report(tmp_path).read_text()
+    assert "98.0 ± 1.4" in page and "12345" not in page

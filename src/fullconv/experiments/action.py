@@ -228,6 +228,7 @@ def effects(rows: list[dict]) -> list[dict]:
 
 EXPERIMENT = register(Experiment(
     name="action",
+    report="fullconv.report.action",
     takes_data=lambda cfg: any(DATASETS[name] for name in cfg.datasets),
     inputs_hint="--set datasets=ucf101 or hmdb51", validate=lambda cfg, ctx: check_config(cfg, ctx.data),
     title="Small-data action recognition: spatial and spatio-temporal full convolution",

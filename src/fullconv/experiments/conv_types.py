@@ -87,6 +87,7 @@ def check_pattern(summary: list[dict]) -> tuple[bool, str]:
 
 EXPERIMENT = register(Experiment(
     name="conv-types",
+    report="fullconv.report.conv_types",
     title="Convolution types: what valid, same and full keep at the border",
     summary="a corner detector on a block at the upper-left vs bottom-right border: valid/same lose it, full keeps it",
     config_cls=Config,

@@ -327,6 +327,7 @@ def effects(rows: list[dict]) -> list[dict]:
 
 EXPERIMENT = register(Experiment(
     name="data-efficiency",
+    report="fullconv.report.data_efficiency",
     takes_data=lambda cfg: cfg.source != "fashion-mnist", inputs_hint="--set source=imagenet",
     validate=lambda cfg, ctx: check_config(cfg),
     summary="Accuracy of full vs same convolution trained on 50 ... all images per class",

@@ -163,6 +163,7 @@ def check_pattern(summary: list[dict]) -> tuple[bool, str]:
 
 EXPERIMENT = register(Experiment(
     name="patch-matching",
+    report="fullconv.report.patch_matching",
     takes_data=lambda cfg: cfg.source == "phototour", inputs_hint="--set source=phototour",
     validate=lambda cfg, ctx: check_config(cfg),
     summary="HardNet patch descriptors with same/full/full-exact: FPR95 against training triplets",

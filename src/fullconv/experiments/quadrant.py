@@ -265,6 +265,7 @@ def check_pattern(summary: list[dict]) -> tuple[bool, str]:
 
 EXPERIMENT = register(Experiment(
     name="quadrant",
+    report="fullconv.report.quadrant",
     takes_data=lambda cfg: True, takes_weights=lambda cfg: "pretrained" in cfg.inits,
     inputs_hint="add pretrained to --set inits", validate=validate,
     title="Quadrant location: how far from the border can location be exploited?",

@@ -155,6 +155,7 @@ def check_pattern(summary: list[dict]) -> tuple[bool, str]:
 
 EXPERIMENT = register(Experiment(
     name="red-green",
+    report="fullconv.report.red_green",
     title="Red-green: border handling and absolute position",
     summary="red-left-of-green vs green-left-of-red; the dissimilar test set swaps the bands the classes sit in",
     config_cls=Config,

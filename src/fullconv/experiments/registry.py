@@ -27,6 +27,9 @@ class Experiment:
     ``--weights`` (None: never; a run given one it would ignore is refused); ``inputs_hint`` says
     which settings do read them. ``validate(cfg, ctx)`` raises a ValueError for inputs that cannot
     work (e.g. weights of another architecture); the runner calls it before anything is written.
+    ``report`` names the module that draws its figures (``figures(results, folder) -> paths``) and
+    its report.html section (``section(results) -> html``), by name only: experiments import no
+    report code. ``group_by``, ``metrics`` and :data:`ORDER` also lay out its part of report.html.
     """
 
     name: str
@@ -44,6 +47,7 @@ class Experiment:
     takes_weights: Callable[[Any], bool] | None = None
     inputs_hint: str = ""
     validate: Callable[[Any, Any], None] | None = None
+    report: str = ""
     module: str = field(default="", compare=False)
 
     @property

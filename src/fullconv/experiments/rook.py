@@ -117,6 +117,7 @@ def check_pattern(summary: list[dict]) -> tuple[bool, str]:
 
 EXPERIMENT = register(Experiment(
     name="rook",
+    report="fullconv.report.rook",
     title="Rook patch: one filter reads the image border",
     summary="one 5×5 filter tells a rook at the upper-left from one at the bottom-right, through the padding",
     config_cls=Config,

@@ -313,6 +313,7 @@ def effects(rows: list[dict]) -> list[dict]:
 
 EXPERIMENT = register(Experiment(
     name="shift",
+    report="fullconv.report.shift",
     takes_data=lambda cfg: cfg.dataset == "imagefolder", inputs_hint="--set dataset=imagefolder",
     title="Image shifts: consistency and diagonal-shift accuracy (with and without BlurPool)",
     summary="Shift sensitivity of same/full/full-exact ResNets, with and without BlurPool anti-aliasing",

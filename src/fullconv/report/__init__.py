@@ -1,22 +1,32 @@
 """Figures per experiment (``fullconv.report.<experiment>``) and the report.html assembly.
 
-An experiment's report module is ``fullconv/report/<name_with_underscores>.py`` with
-``figures(results: dict, out_dir: Path) -> list[Path]`` and optionally ``section(results) -> str``.
+An experiment names its report module in its registry entry (``Experiment.report``, e.g.
+``"fullconv.report.rook"``): a module with ``figures(results: dict, out_dir: Path) -> list[Path]``
+and optionally ``section(results) -> str``. Report code imports experiments, never the reverse.
 """
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+from ..experiments.registry import Experiment, get
+
+
+def experiment_of(name: str) -> Experiment | None:
+    """The registered experiment ``name``, or None (results of an experiment this installation lacks)."""
+    try:
+        return get(name)
+    except ValueError:
+        return None
+
 
 def report_module(name: str) -> ModuleType | None:
-    """``fullconv.report.<name with underscores>`` when it exists, else None."""
-    module = f"{__name__}.{name.replace('-', '_')}"
-    if importlib.util.find_spec(module) is None:
+    """The module that ``name``'s registry entry names as its report (None without one)."""
+    experiment = experiment_of(name)
+    if experiment is None or not experiment.report:
         return None
-    return importlib.import_module(module)
+    return importlib.import_module(experiment.report)
 
 
 def figures_for(name: str, results: dict, out_dir: Path | str) -> list[Path]:

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..experiments.registry import ORDER, all_experiments, ordered
+from ..experiments.registry import all_experiments, ordered
 from ..experiments.results import RESULTS
 from ..training.checkpoint import atomic_write_text
-from . import section_for
+from . import experiment_of, section_for
 from .tables import Raw, badge, escape, paper_table, pattern_verdict, summary_table, table
 
 REPORT = "report.html"
@@ -55,12 +55,21 @@ def figure_paths(folder: Path, results: dict) -> list[Path]:
 
 
 def experiment_section(results: dict, folder: Path) -> str:
-    """One experiment: title, verdict, our summary next to the paper's numbers, its own fragment, figures."""
+    """One experiment: title, verdict, our summary next to the paper's numbers, its own fragment, figures.
+
+    The summary table's columns are the registry's ``group_by`` and ``metrics`` of the experiment
+    (the keys its summary was built with); results of an experiment that is not registered here
+    show every key of their summary rows.
+    """
     name = results["experiment"]
     pattern = results.get("pattern", {})
-    group_by = [k for k in (results["summary"][0] if results["summary"] else {}) if not k.endswith(("_mean", "_std"))
-                and k != "n"]
-    metrics = list(dict.fromkeys(k[:-5] for row in results["summary"] for k in row if k.endswith("_mean")))
+    experiment = experiment_of(name)
+    if experiment is not None:
+        group_by, metrics = list(experiment.group_by), list(experiment.metrics)
+    else:
+        group_by = [k for k in (results["summary"][0] if results["summary"] else {}) if not k.endswith(("_mean", "_std"))
+                    and k != "n"]
+        metrics = list(dict.fromkeys(k[:-5] for row in results["summary"] for k in row if k.endswith("_mean")))
     ours = summary_table(results["summary"], group_by, metrics) if results["summary"] else "<p>no rows</p>"
     paper = paper_table(results["paper"]) if results.get("paper") is not None else "<p>no published numbers</p>"
     try:
@@ -133,8 +142,8 @@ def write_report(out_dir: Path | str, names: Sequence[str] | None = None,
     out_dir = Path(out_dir)
     folders = [out_dir / n for n in names] if names is not None else [p for p in out_dir.iterdir() if p.is_dir()]
     found = [(json.loads((f / RESULTS).read_text()), f) for f in folders if (f / RESULTS).exists()]
-    rank = {name: i for i, name in enumerate(ORDER)}
-    found.sort(key=lambda entry: (rank.get(entry[0]["experiment"], len(ORDER)), entry[0]["experiment"]))
+    rank = {e.name: i for i, e in enumerate(ordered(all_experiments()))}
+    found.sort(key=lambda entry: (rank.get(entry[0]["experiment"], len(rank)), entry[0]["experiment"]))
     done = {r["experiment"] for r, _ in found}
     missing = {e.name: missing_reason(out_dir / e.name) for e in ordered(all_experiments()) if e.name not in done}
     path = out_dir / REPORT
