@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from fullconv.datasets.redgreen import RedGreenSpec, red_green
+from fullconv.experiments.config import build
 from fullconv.experiments.red_green import Config, load_splits
 from fullconv.layers import BORDERS
 from fullconv.models.tiny import RED_GREEN_LAYERS, StackedConvMaxNet, red_green_net, seeded_members
@@ -113,19 +114,19 @@ def throughput(name: str, step, steps: int, reference: float) -> float:
 def table_estimate(members: int, workers: int) -> None:
     """Time one epoch of fit per border (one thread, ``members`` stacked seeds); extrapolate the paper's
     table as the experiment runs it: ``workers`` borders at once, one thread each."""
-    cfg = Config(seeds=members, epochs=1)
+    cfg = build(Config, {"seeds": members, "train.epochs": 1})
     splits = load_splits(cfg)
     total = 0.0
     for border in BORDERS:
         model = StackedConvMaxNet.from_members(seeded_members(lambda: red_green_net(border), range(members)))
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
-            fit(model, splits["train"], splits["val"], cfg.train_config(), run_dir=Path(folder), device="cpu",
+            fit(model, splits["train"], splits["val"], cfg.train, run_dir=Path(folder), device="cpu",
                 seed=list(range(members)), members=members, progress=False)
             seconds = time.perf_counter() - start
         total += seconds
         print(f"  {border:<15} one epoch of {members} stacked seeds: {seconds:6.1f} s", flush=True)
-    epochs = Config().epochs
+    epochs = Config().train.epochs
     print(f"paper table estimate: {epochs} epochs × {total:.1f} s / {workers} workers = "
           f"{epochs * total / workers / 60:.1f} min (upper bound: early stopping ends most seeds sooner, but "
           f"stopped members keep computing until the last member of their border stops)")

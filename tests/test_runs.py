@@ -194,7 +194,8 @@ def test_dry_run_prints_the_resolved_configuration_and_writes_nothing(in_tmp, ca
     assert main(["run", "red-green", "--preset", "quick", "--set", "lr=0.5", "--dry-run"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["experiment"] == "red-green" and shown["preset"] == "quick"
-    assert shown["config"]["lr"] == 0.5 and shown["config"]["epochs"] == 10 and shown["config"]["batch_size"] == 200
+    train = shown["config"]["train"]  # the training fields, nested as TrainConfig
+    assert train["lr"] == 0.5 and train["epochs"] == 10 and train["batch_size"] == 200
     assert shown["config"]["borders"][0] == "valid" and "workers" not in shown["identity_fields"]["config"]
     assert list(in_tmp.iterdir()) == []
 
@@ -301,14 +302,15 @@ def test_run_help_lists_presets_and_set_keys_with_types_defaults_and_meanings(ca
         main(["run", "red-green", "--help"])
     out = capsys.readouterr().out
     assert exit_.value.code == 0
-    assert "quick      seeds=3, epochs=10, early_stopping=4" in out and "paper      the defaults" in out
+    assert "quick      seeds=3, train.epochs=10, train.early_stopping=4" in out and "paper      the defaults" in out
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ") and line.split()}
     from fullconv.experiments.config import field_types
     from fullconv.experiments.red_green import Config
     for key in field_types(Config):
         assert key in lines, key
     assert lines["workers"].split()[1:3] == ["int", "2"] and "own process with one torch thread" in lines["workers"]
-    assert lines["lr"].split()[1:3] == ["float", "1.0"] and "learning rate" in lines["lr"]
+    assert lines["train.lr"].split()[1:3] == ["float", "1.0"] and "learning rate" in lines["train.lr"]
+    assert lines["train.optimizer"].split()[1:3] == ["str", "adadelta"]  # the paper's optimiser, set in Config
     assert "tuple[str, ...]" in lines["borders"]
     assert "--device" in out and "CUDA when available" in out
 

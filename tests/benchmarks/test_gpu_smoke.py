@@ -101,6 +101,7 @@ def test_generated_phototour_and_frames_are_read_by_the_presets_readers(tmp_path
 
 @pytest.mark.parametrize("mode", ["paper", "tiny"])
 def test_every_override_names_a_field_of_its_experiments_config(mode):
+    from fullconv.experiments.config import canonical_key, get_value
     from fullconv.experiments.registry import get
     from fullconv.experiments.runner import build_config
 
@@ -108,6 +109,6 @@ def test_every_override_names_a_field_of_its_experiments_config(mode):
         sets = [item.format(**gpu_smoke.DATA[mode]) for item in getattr(spec, mode)]
         config = build_config(get(name), "paper", sets)   # raises on an unknown field or a bad value
         for item in sets:
-            key = item.partition("=")[0]
-            assert getattr(config, key) != getattr(build_config(get(name), "paper"), key), (
+            key = canonical_key(type(config), item.partition("=")[0])  # a flat training key is train.<key>
+            assert get_value(config, key) != get_value(build_config(get(name), "paper"), key), (
                 f"{name}: --set {item} does not change the paper preset")

@@ -79,7 +79,7 @@ def test_ci_run_rows_curves_and_report(tmp_path):
     for row in rows:
         assert {"depth", "border", "dims", "seed", "train_acc", "val_acc"} <= row.keys()
         assert row["depth"] == 10 and row["seed"] == 0 and row["dataset"] == "moving"
-        assert len(row["curve_train_acc"]) == len(row["curve_val_acc"]) == results["config"]["epochs"] == 2
+        assert len(row["curve_train_acc"]) == len(row["curve_val_acc"]) == results["config"]["train"]["epochs"] == 2
         assert row["val_acc"] == row["curve_val_acc"][-1] and 0 <= row["val_acc"] <= 100
     assert len(results["summary"]) == len(VARIANTS) and all(s["n"] == 1 for s in results["summary"])
     assert isinstance(results["pattern"]["reproduced"], bool)
@@ -112,14 +112,14 @@ def test_paper_preset_needs_data():
 
 def test_paper_preset_is_the_papers_protocol():
     """Kayhan & van Gemert's action_recognition code (opts.py, README commands, resnet_fconv_tem.py)."""
-    from fullconv.experiments.action import build_model, train_config
+    from fullconv.experiments.action import build_model
     from fullconv.experiments.runner import build_config
 
     cfg = build_config(get("action"), "paper")
     assert cfg.datasets == ("ucf101", "hmdb51") and cfg.depths == (18, 34, 50) and cfg.fold == 1
     assert (cfg.frames, cfg.size, cfg.train_crop, cfg.flip) == (16, 112, "corner", True)
     assert (cfg.stem, cfg.full_time_stride, cfg.linear_init, cfg.head, cfg.width) == ("hara", 2, "default", "gap", 64)
-    tc = train_config(cfg)
+    tc = cfg.train
     assert (tc.optimizer, tc.lr, tc.momentum, tc.dampening, tc.weight_decay) == ("sgd", 0.1, 0.9, 0.9, 1e-3)
     assert (tc.schedule, tc.plateau_patience, tc.batch_size, tc.epochs) == ("plateau", 10, 32, 200)
     same = build_model(cfg, "ucf101", 18, "same", "spacetime", 0, 101, 3)

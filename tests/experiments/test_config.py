@@ -6,6 +6,8 @@ import pytest
 
 from fullconv.experiments import ExperimentConfig
 from fullconv.experiments.config import apply_preset, config_dict, parse_sets
+from fullconv.layers import BorderName
+from fullconv.training import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -70,3 +72,45 @@ def test_every_set_key_of_every_experiment_has_a_meaning():
     missing = {e.name: [key for key, meaning in field_help(e.config_cls).items() if not meaning]
                for e in all_experiments()}
     assert not {name: keys for name, keys in missing.items() if keys}
+
+
+@dataclass(frozen=True)
+class Trained(ExperimentConfig):
+    borders: tuple[BorderName, ...] = ("same", "full")
+    train: TrainConfig = TrainConfig(epochs=5, batch_size=8, optimizer="adadelta", lr=1.0)  # the protocol's training
+
+
+def test_training_fields_nest_under_train_with_flat_aliases():
+    assert parse_sets(Trained, ["train.lr=0.5", "epochs=3"]) == {"train.lr": 0.5, "epochs": 3}
+    cfg = apply_preset(Trained, {"p": {"train.batch_size": 4, "early_stopping": 2}}, "p",
+                       parse_sets(Trained, ["lr=0.5"]))
+    assert cfg.train == TrainConfig(epochs=5, batch_size=4, optimizer="adadelta", lr=0.5, early_stopping=2)
+    assert config_dict(cfg)["train"]["batch_size"] == 4 and "lr" not in config_dict(cfg)
+    assert apply_preset(Trained, {"p": {}}, "p").train is Trained().train  # untouched groups keep their default
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["train.nope=1"], "--set train.nope: unknown key; choose one of: seeds, borders, train.epochs"),
+    (["train.epochs=0"], "--set train.epochs=0: must be at least 1"),
+    (["epochs=0"], "--set epochs=0: must be at least 1"),
+    (["train.lr=-1"], "--set train.lr=-1.0: must be a finite positive number"),
+    (["train.optimizer=sgdd"], "unknown optimizer 'sgdd'; choose one of: sgd, adadelta"),
+    (["borders=same,ful"], "--set borders: unknown border 'ful'; choose one of: valid, same"),
+])
+def test_bad_training_values_fail_at_config_build(sets, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        apply_preset(Trained, {"p": {}}, "p", parse_sets(Trained, sets))
+
+
+def test_a_preset_with_a_misspelt_border_fails_at_build():
+    with pytest.raises(ValueError, match="--set borders: unknown border 'fulll'"):
+        apply_preset(Trained, {"p": {"borders": ("same", "fulll")}}, "p")
+
+
+def test_help_lists_the_nested_keys_with_the_protocol_defaults():
+    from fullconv.experiments.config import config_help
+    text = config_help(Trained, {"p": {"train.lr": 0.1}})
+    assert "p          train.lr=0.1" in text
+    lines = {line.split()[0]: line for line in text.splitlines()[2:]}
+    assert lines["train.optimizer"].split()[1:3] == ["str", "adadelta"]
+    assert lines["borders"].split()[1] == "tuple[str," and "sgd | adadelta" in lines["train.optimizer"]

@@ -7,6 +7,7 @@ from fullconv.datasets.fashion_mnist import load_fashion_mnist
 from fullconv.datasets.subsets import ALL
 from fullconv.experiments import get
 from fullconv.datasets.shifted import placed
+from fullconv.experiments.config import build
 from fullconv.experiments.data_efficiency import Config, check_config, check_pattern, repeats
 from fullconv.experiments.runner import run_experiment
 from fullconv.report import figures_for
@@ -78,7 +79,7 @@ def test_check_pattern(differences, reproduced):
 
 
 def test_small_subsets_are_repeated_to_reach_min_steps():
-    cfg = Config(epochs=4, min_steps=80, batch_size=64)
+    cfg = build(Config, {"train.epochs": 4, "min_steps": 80, "train.batch_size": 64})
     assert repeats(cfg, 100) * 100 * 4 >= 80 * 64 > (repeats(cfg, 100) - 1) * 100 * 4
     assert repeats(cfg, 50000) == 1
 
@@ -113,13 +114,13 @@ def test_canvas_smaller_than_the_items_is_a_clear_error():
 
 def test_paper_preset_is_the_papers_protocol():
     """Exp4_data_efficiency/imagenet_classification: ResNet-50, 2×2 stem pool for full, the 90-epoch ImageNet recipe."""
-    from fullconv.experiments.data_efficiency import build_model, train_config, Source
+    from fullconv.experiments.data_efficiency import build_model, Source
     from fullconv.experiments.runner import build_config
 
     cfg = build_config(get("data-efficiency"), "paper")
     assert (cfg.source, cfg.arch, cfg.borders, cfg.head) == ("imagenet", "resnet50", ("same", "full"), "gap")
     assert cfg.per_class == (50, 100, 250, 500, ALL) and cfg.image_size == 224
-    tc = train_config(cfg)
+    tc = cfg.train
     assert (tc.optimizer, tc.lr, tc.momentum, tc.weight_decay, tc.batch_size) == ("sgd", 0.1, 0.9, 1e-4, 256)
     assert (tc.schedule, tc.step_size, tc.gamma, tc.epochs) == ("step", 30, 0.1, 90)
     source = Source(None, None, None, None, 10, 3)

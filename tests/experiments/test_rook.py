@@ -54,7 +54,7 @@ def test_each_unit_saves_the_whole_training_trace_the_figures_read(run):
     results, folder = run
     for border in ("same", "full", "full-exact"):
         trace = json.loads((folder / results["units"] / border / TRACE).read_text())
-        assert [r["epoch"] for r in trace] == list(range(1, results["config"]["epochs"] + 1))
+        assert [r["epoch"] for r in trace] == list(range(1, results["config"]["train"]["epochs"] + 1))
         rows = _rows(results, border)
         assert all(len(r["filter"]) == len(r["acc"]) == len(rows) for r in trace)
         assert all(len(member) == len(member[0]) == 5 for r in trace for member in r["filter"])  # one 5×5 filter

@@ -84,8 +84,9 @@ def test_paper_preset_is_the_papers_protocol():
     cfg = build_config(get("shift"), "paper")
     assert cfg.archs == ("resnet18", "resnet34", "resnet50", "resnet101") and cfg.num_classes == 200
     assert (cfg.dataset, cfg.crop, cfg.protocol, cfg.max_shift) == ("imagefolder", 224, "paper", 64)
-    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay) == (90, 256, 0.1, 0.9, 1e-4)
-    assert (cfg.schedule, cfg.step_size) == ("step", 30)
+    tc = cfg.train
+    assert (tc.epochs, tc.batch_size, tc.lr, tc.momentum, tc.weight_decay) == (90, 256, 0.1, 0.9, 1e-4)
+    assert (tc.optimizer, tc.schedule, tc.step_size, tc.keep_best) == ("sgd", "step", 30, "last")
     assert cfg.consistency_pairs == 5 and cfg.blur_size == 3 and cfg.head == "gap" and cfg.paper_stem_pool
     assert build_config(get("shift"), "paper", ["protocol=zhang"]).max_shift == 32
     with pytest.raises(ValueError, match="protocol 'zhang' measures offsets 0..32"):

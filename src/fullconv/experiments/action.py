@@ -75,15 +75,19 @@ class Config(ExperimentConfig):
     margin: int = 0                      # moving: clips are made margin px wider and taller, then cropped to size
     time_margin: int = 0                 # moving: and time_margin frames longer, then cropped to frames
     # training
-    epochs: int = 200                    # opts.py --n_epochs 200
-    batch_size: int = 32                 # README commands: --batch_size 32 (opts.py default 128)
-    lr: float = 0.1                      # opts.py --learning_rate 0.1
-    momentum: float = 0.9                # opts.py --momentum 0.9
-    dampening: float = 0.9               # opts.py --dampening 0.9
-    weight_decay: float = 1e-3           # opts.py --weight_decay 1e-3
-    schedule: str = "plateau"            # main.py: ReduceLROnPlateau on the validation loss
-    plateau_patience: int = 10           # opts.py --lr_patience 10
-    num_workers: int = 4                 # opts.py --n_threads 4
+    train: TrainConfig = TrainConfig(
+        epochs=200,                      # opts.py --n_epochs 200
+        batch_size=32,                   # README commands: --batch_size 32 (opts.py default 128)
+        optimizer="sgd",                 # main.py: SGD
+        lr=0.1,                          # opts.py --learning_rate 0.1
+        momentum=0.9,                    # opts.py --momentum 0.9
+        dampening=0.9,                   # opts.py --dampening 0.9
+        weight_decay=1e-3,               # opts.py --weight_decay 1e-3
+        schedule="plateau",              # main.py: ReduceLROnPlateau on the validation loss
+        plateau_patience=10,             # opts.py --lr_patience 10
+        keep_best="last",                # the last epoch: the validation split is the official test list
+        num_workers=4,                   # opts.py --n_threads 4
+    )
     val_curves: bool = True              # validate after every epoch (False: only after the last; plateau needs it)
 
 
@@ -108,17 +112,10 @@ def check_config(cfg: Config, data: str | None) -> None:
     for variant in cfg.variants:
         parse_variant(variant)
     check_head(cfg.head)
-    if not cfg.val_curves and cfg.schedule == "plateau":
+    if not cfg.val_curves and cfg.train.schedule == "plateau":
         raise ValueError("schedule=plateau steps on the validation loss of every epoch: keep val_curves=true")
     if cfg.margin < 0 or cfg.time_margin < 0:
         raise ValueError(f"margin and time_margin must be >= 0; got {cfg.margin}, {cfg.time_margin}")
-
-
-def train_config(cfg: Config) -> TrainConfig:
-    # The last epoch is reported: the validation split is the official test list, not for selection.
-    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
-                       dampening=cfg.dampening, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
-                       plateau_patience=cfg.plateau_patience, keep_best="last", num_workers=cfg.num_workers)
 
 
 def build_model(cfg: Config, dataset: str, depth: int, border: str, dims: str, seed: int,
@@ -165,11 +162,11 @@ def train_variant(run_dir: Path, cfg: Config, ctx: RunContext, dataset: str, dep
     """Train one (data set, depth, variant, seed) model into ``run_dir``; its row with the epoch curves."""
     train, val, num_classes, in_channels = make_data(cfg, dataset, ctx.data, seed)
     model = build_model(cfg, dataset, depth, border, dims, seed, num_classes, in_channels)
-    result = fit(model, train, val if cfg.val_curves else None, train_config(cfg), run_dir=run_dir,
+    result = fit(model, train, val if cfg.val_curves else None, cfg.train, run_dir=run_dir,
                  device=ctx.device, seed=seed, progress=ctx.progress, resume=ctx.resume)
     last = result.history[-1]
     val_acc = last["val_acc"] if cfg.val_curves else evaluate(result.model, val, device=ctx.device,
-                                                               batch_size=cfg.batch_size)["acc"]
+                                                               batch_size=cfg.train.batch_size)["acc"]
     return {"dataset": dataset, "depth": depth, "border": border, "dims": dims, "seed": seed,
             "train_acc": last["train_acc"], "val_acc": val_acc, "train_loss": last["train_loss"],
             "epochs": len(result.history),
@@ -243,11 +240,12 @@ EXPERIMENT = register(Experiment(
         "quick": {"datasets": ("moving",), "depths": (10,), "width": 8, "frames": 16, "size": 32, "margin": 4,
                   "time_margin": 4, "noise": 0.05, "flip": False, "train_clips": 160, "val_clips": 600,
                   "variants": ("same:spacetime", "full:spacetime"), "seeds": 4, "head": "bnneck",
-                  "epochs": 25, "batch_size": 32, "lr": 0.1, "schedule": "cosine", "val_curves": False,
-                  "num_workers": 0},
+                  "train.epochs": 25, "train.batch_size": 32, "train.lr": 0.1, "train.schedule": "cosine",
+                  "val_curves": False,
+                  "train.num_workers": 0},
         "ci": {"datasets": ("moving",), "depths": (10,), "width": 2, "frames": 8, "size": 24, "item_size": 10,
-               "stem": "torchvision", "train_clips": 24, "val_clips": 12, "epochs": 2, "batch_size": 12,
-               "num_workers": 0},
+               "stem": "torchvision", "train_clips": 24, "val_clips": 12, "train.epochs": 2, "train.batch_size": 12,
+               "train.num_workers": 0},
     },
     run=run,
     group_by=("dataset", "depth", "border", "dims"),

@@ -81,9 +81,55 @@ GLOSSARY = {
 
 
 def field_types(config_cls: type) -> dict[str, Any]:
-    """Field name -> resolved type of a config dataclass (string annotations included)."""
+    """Key -> resolved type of every settable field of a config dataclass (string annotations included).
+
+    A field whose type is itself a dataclass (an experiment's ``train: TrainConfig``) is a group:
+    its fields appear as dotted keys, ``train.lr``.
+    """
     hints = typing.get_type_hints(config_cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config_cls):
+        kind = hints[f.name]
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            out.update({f"{f.name}.{key}": sub for key, sub in field_types(kind).items()})
+        else:
+            out[f.name] = kind
+    return out
+
+
+def canonical_key(config_cls: type, key: str, kinds: Mapping[str, Any] | None = None) -> str:
+    """``key`` as :func:`field_types` names it: a flat name of a group's field (``lr``) is an alias
+    of its dotted key (``train.lr``) unless the config has a field of that name itself."""
+    kinds = field_types(config_cls) if kinds is None else kinds
+    if key in kinds:
+        return key
+    dotted = [k for k in kinds if k.partition(".")[2] == key]
+    if len(dotted) == 1:
+        return dotted[0]
+    raise ValueError(f"--set {key}: unknown key; choose one of: {', '.join(kinds)}")
+
+
+def build(config_cls: type, values: Mapping[str, Any]) -> Any:
+    """``config_cls`` from keys of :func:`field_types` (or their flat aliases); groups start from their defaults."""
+    kinds = field_types(config_cls)
+    top: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        group, _, name = canonical_key(config_cls, key, kinds).rpartition(".")
+        (groups.setdefault(group, {}) if group else top)[name] = value
+    for group, changes in groups.items():
+        if group in top:
+            raise ValueError(f"{group} is given whole and by its fields ({', '.join(changes)}); give one of them")
+        default = next(f.default for f in dataclasses.fields(config_cls) if f.name == group)
+        top[group] = dataclasses.replace(default, **changes)
+    return config_cls(**top)
+
+
+def get_value(config: Any, key: str) -> Any:
+    """The value of a (dotted) key of :func:`field_types` in ``config``."""
+    for part in key.split("."):
+        config = getattr(config, part)
+    return config
 
 
 def parse_value(text: str, kind: Any, key: str) -> Any:
@@ -160,7 +206,10 @@ def _type_name(kind: Any) -> str:
 
 
 def parse_sets(config_cls: type, items: Iterable[str]) -> dict[str, Any]:
-    """``["key=value", ...]`` -> typed overrides of ``config_cls``; unknown keys and bad values raise ValueError."""
+    """``["key=value", ...]`` -> typed overrides of ``config_cls``; unknown keys and bad values raise ValueError.
+
+    Keys stay as written (``lr`` or ``train.lr``), so that later errors name them as the user did.
+    """
     kinds = field_types(config_cls)
     overrides = {}
     for item in items:
@@ -168,9 +217,7 @@ def parse_sets(config_cls: type, items: Iterable[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise ValueError(f"--set {item!r}: expected key=value")
-        if key not in kinds:
-            raise ValueError(f"--set {key}: unknown key; choose one of: {', '.join(kinds)}")
-        overrides[key] = parse_value(text.strip(), kinds[key], key)
+        overrides[key] = parse_value(text.strip(), kinds[canonical_key(config_cls, key, kinds)], key)
     return overrides
 
 
@@ -179,12 +226,19 @@ def apply_preset(config_cls: type, presets: Mapping[str, Mapping[str, Any]], pre
     """The config of ``preset`` (named overrides of the defaults), then ``overrides`` on top; validated."""
     if preset not in presets:
         raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(presets)}")
-    values = {**presets[preset], **dict(overrides)}
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"preset {preset!r} sets unknown fields {', '.join(unknown)} of {config_cls.__name__}")
-    return validate_config(config_cls(**values))
+    kinds = field_types(config_cls)
+    zero_allowed = getattr(config_cls, "zero_allowed", frozenset())
+    values: dict[str, Any] = {}
+    for source in (presets[preset], dict(overrides)):
+        for key, value in source.items():
+            try:
+                canonical = canonical_key(config_cls, key, kinds)
+            except ValueError:
+                raise ValueError(f"preset {preset!r} sets unknown fields {key} of {config_cls.__name__}") from None
+            # checked before the config is built: a group's own checks (TrainConfig's) cannot name the key
+            check_field(key, value, kinds[canonical], zero_allowed)
+            values[canonical] = value
+    return validate_config(build(config_cls, values))
 
 
 def validate_config(config: Any) -> Any:
@@ -196,19 +250,24 @@ def validate_config(config: Any) -> Any:
     """
     zero_allowed = getattr(config, "zero_allowed", frozenset())
     for name, kind in field_types(type(config)).items():
-        value = getattr(config, name)
-        least = 1 if name in COUNTS and name not in zero_allowed else 0
-        if isinstance(value, tuple) and typing.get_origin(kind) is tuple and typing.get_args(kind)[-1:] == (...,):
-            if not value:
-                raise ValueError(f"--set {name}: give at least one value")
-            repeated = sorted({str(v) for v in value if value.count(v) > 1})
-            if repeated:
-                raise ValueError(f"--set {name}: {', '.join(repeated)} given more than once; list each value once")
-            for item in value:
-                _check_value(name, item, 0, typing.get_args(kind)[0])
-        else:
-            _check_value(name, value, least, kind)
+        check_field(name, get_value(config, name), kind, zero_allowed)
     return config
+
+
+def check_field(name: str, value: Any, kind: Any, zero_allowed: frozenset[str] = frozenset()) -> None:
+    """Raise a ValueError naming ``name`` (as the user wrote it) unless ``value`` is a valid value of type ``kind``."""
+    leaf = name.rpartition(".")[2]
+    least = 1 if leaf in COUNTS and leaf not in zero_allowed else 0
+    if isinstance(value, tuple) and typing.get_origin(kind) is tuple and typing.get_args(kind)[-1:] == (...,):
+        if not value:
+            raise ValueError(f"--set {name}: give at least one value")
+        repeated = sorted({str(v) for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(f"--set {name}: {', '.join(repeated)} given more than once; list each value once")
+        for item in value:
+            _check_value(name, item, 0, typing.get_args(kind)[0])
+    else:
+        _check_value(name, value, least, kind)
 
 
 def _check_value(name: str, value: Any, least: int, kind: Any) -> None:
@@ -217,13 +276,35 @@ def _check_value(name: str, value: Any, least: int, kind: Any) -> None:
         return
     if isinstance(value, int) and value < least:
         raise ValueError(f"--set {name}={value}: must be at least {least}")
-    if isinstance(value, float) and (not math.isfinite(value) or (name == "lr" and value <= 0)):
-        raise ValueError(f"--set {name}={value}: must be a finite{' positive' if name == 'lr' else ''} number")
+    rate = name.rpartition(".")[2] == "lr"
+    if isinstance(value, float) and (not math.isfinite(value) or (rate and value <= 0)):
+        raise ValueError(f"--set {name}={value}: must be a finite{' positive' if rate else ''} number")
 
 
 def field_help(config_cls: type) -> dict[str, str]:
-    """Field name -> one-line meaning: the comment after the field in its class's source, else the glossary."""
-    comments: dict[str, str] = {}
+    """Key -> one-line meaning: the comment after the field in its class's source, else the glossary.
+
+    A group's key (``train.lr``) takes the comment after ``lr=...`` in the config's source (where
+    the experiment sets the group's default, e.g. ``train: TrainConfig = TrainConfig(lr=0.1,  #
+    main.py --lr 0.1``), else the comment in the group's own class, else the glossary.
+    """
+    fields, keywords = _comments(config_cls)
+    hints = typing.get_type_hints(config_cls)
+    out = {}
+    for key in field_types(config_cls):
+        group, _, leaf = key.rpartition(".")
+        if group:
+            own = field_help(hints[group])
+            out[key] = keywords.get(leaf) or own.get(leaf) or GLOSSARY.get(leaf, "")
+        else:
+            out[key] = fields.get(key) or GLOSSARY.get(key, "")
+    return out
+
+
+def _comments(config_cls: type) -> tuple[dict[str, str], dict[str, str]]:
+    """Comments after ``name: type`` fields and after ``name=value`` keywords in a config's class sources."""
+    fields: dict[str, str] = {}
+    keywords: dict[str, str] = {}
     for cls in reversed(config_cls.__mro__):
         if not dataclasses.is_dataclass(cls) or cls is object:
             continue
@@ -234,8 +315,10 @@ def field_help(config_cls: type) -> dict[str, str]:
         for line in _field_lines(source):
             match = re.match(r"^\s+(\w+)\s*:[^#]*#\s*(.+)$", line)
             if match:
-                comments[match.group(1)] = match.group(2).strip()
-    return {f.name: comments.get(f.name) or GLOSSARY.get(f.name, "") for f in dataclasses.fields(config_cls)}
+                fields[match.group(1)] = match.group(2).strip()
+            for match in re.finditer(r"(\w+)=[^,#]*,?\s*#\s*(.+)$", line):
+                keywords[match.group(1)] = match.group(2).strip()
+    return fields, keywords
 
 
 def _field_lines(source: str) -> list[str]:
@@ -249,7 +332,12 @@ def _field_lines(source: str) -> list[str]:
 
 
 def type_name(kind: Any) -> str:
-    """A field's type as users write it: ``int``, ``tuple[str, ...]``, ``int | None``."""
+    """A field's type as users write it: ``int``, ``tuple[str, ...]``, ``int | None`` (a ``Literal`` is a ``str``)."""
+    if typing.get_origin(kind) is typing.Literal:
+        return "str"
+    if typing.get_origin(kind) is tuple:
+        items = typing.get_args(kind)
+        return f"tuple[{', '.join('...' if a is Ellipsis else type_name(a) for a in items)}]"
     if isinstance(kind, type) and typing.get_origin(kind) is None:
         return kind.__name__
     return str(kind).replace("typing.", "")
@@ -275,8 +363,8 @@ def config_help(config_cls: type, presets: Mapping[str, Mapping[str, Any]]) -> s
         shown = ", ".join(f"{k}={_text(v)}" for k, v in overrides.items()) or "the defaults"
         lines.append(f"  {name:<10} {shown}")
     kinds, meanings = field_types(config_cls), field_help(config_cls)
-    defaults = {f.name: f.default for f in dataclasses.fields(config_cls)}
-    rows = [(name, type_name(kind), _text(defaults[name])) for name, kind in kinds.items()]
+    defaults = config_cls()
+    rows = [(name, type_name(kind), _text(get_value(defaults, name))) for name, kind in kinds.items()]
     widths = [min(24, max(len(row[i]) for row in rows)) for i in range(3)]  # a long default overflows
     lines.append("--set KEY=VALUE keys (type, default, meaning; tuples as comma lists):")
     for row in rows:

@@ -69,16 +69,19 @@ class Config(ExperimentConfig):
     image_size: int = 224             # RandomResizedCrop(224); test Resize 256, CenterCrop 224
     canvas: int = 0                   # fashion-mnist only: > 28 puts each item at a seeded random position on a black canvas this wide
     shift_augment: int = 0            # in-memory sources: training images shifted by up to this many px (zero fill)
-    epochs: int = 90                  # main.py --epochs 90
+    train: TrainConfig = TrainConfig(
+        epochs=90,                    # main.py --epochs 90
+        batch_size=256,               # main.py --batch-size 256
+        optimizer="sgd",              # main.py: SGD
+        lr=0.1,                       # main.py --lr 0.1
+        momentum=0.9,                 # main.py --momentum 0.9
+        weight_decay=1e-4,            # main.py --wd 1e-4
+        schedule="step",              # main.py adjust_learning_rate: lr ÷ 10 every 30 epochs
+        step_size=30,                 # main.py: every 30 epochs
+        keep_best="val_acc",          # main.py keeps the checkpoint of the best validation accuracy
+        num_workers=8,                # DataLoader worker processes
+    )
     min_steps: int = 0                # small subsets are repeated within an epoch to give this many steps
-    batch_size: int = 256             # main.py --batch-size 256
-    optimizer: str = "sgd"            # main.py: SGD
-    lr: float = 0.1                   # main.py --lr 0.1
-    momentum: float = 0.9             # main.py --momentum 0.9
-    weight_decay: float = 1e-4        # main.py --wd 1e-4
-    schedule: str = "step"            # main.py adjust_learning_rate: lr ÷ 10 every 30 epochs
-    step_size: int = 30
-    num_workers: int = 8
 
 
 #: The paper's ImageNet top-1 (%) of ResNet-50 ``same`` and how far ``full`` was ahead, per subset.
@@ -175,13 +178,7 @@ def build_model(cfg: Config, border: str, source: Source, seed: int) -> nn.Modul
 
 def repeats(cfg: Config, n_train: int) -> int:
     """How often a subset of ``n_train`` images is repeated within an epoch to reach ``min_steps`` in all."""
-    return max(1, math.ceil(cfg.min_steps * cfg.batch_size / (cfg.epochs * n_train)))
-
-
-def train_config(cfg: Config) -> TrainConfig:
-    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=cfg.optimizer, lr=cfg.lr,
-                       momentum=cfg.momentum, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
-                       step_size=cfg.step_size, keep_best="val_acc", num_workers=cfg.num_workers)
+    return max(1, math.ceil(cfg.min_steps * cfg.train.batch_size / (cfg.train.epochs * n_train)))
 
 
 def check_config(cfg: Config) -> None:
@@ -220,12 +217,12 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
             train = subset(source.train, indices.repeat(repeats(cfg, len(indices))))
             if cfg.shift_augment:
                 train = RandomCrops(train.x, train.y, train.x.shape[2:], padding=cfg.shift_augment)
-            result = fit(build_model(cfg, border, source, seed), train, val, train_config(cfg),
+            result = fit(build_model(cfg, border, source, seed), train, val, cfg.train,
                          run_dir=run_dir, device=ctx.device, seed=seed, progress=ctx.progress, resume=ctx.resume)
-            test = evaluate(result.model, source.test, device=ctx.device, batch_size=cfg.batch_size,
-                            num_workers=cfg.num_workers)
+            test = evaluate(result.model, source.test, device=ctx.device, batch_size=cfg.train.batch_size,
+                            num_workers=cfg.train.num_workers)
             return {"border": border, "per_class": n, "seed": seed, "acc": test["acc"], "n_train": len(indices),
-                    "steps": len(result.history) * math.ceil(len(train) / cfg.batch_size), "best_epoch": result.best_epoch,
+                    "steps": len(result.history) * math.ceil(len(train) / cfg.train.batch_size), "best_epoch": result.best_epoch,
                     "train_loss": result.history[-1]["train_loss"]}
         rows.append(ctx.unit(f"{border}/per_class{n}/seed{seed}", unit))
     return rows
@@ -342,14 +339,16 @@ EXPERIMENT = register(Experiment(
             # full's pooled features at same's scale (fullconv.models.heads).
             "seeds": 5, "source": "fashion-mnist", "arch": "small-resnet", "width": 8, "stages": 3, "stem_stride": 2,
             "borders": ("same", "full"), "head": "bnneck", "per_class": (10, 25, 100), "val_per_class": 20,
-            "canvas": 40, "shift_augment": 4, "n_test": 2000, "epochs": 10, "min_steps": 250, "batch_size": 64,
-            "optimizer": "adam", "lr": 3e-3, "weight_decay": 0.0, "schedule": "cosine", "num_workers": 0,
+            "canvas": 40, "shift_augment": 4, "n_test": 2000, "train.epochs": 10, "min_steps": 250,
+            "train.batch_size": 64,
+            "train.optimizer": "adam", "train.lr": 3e-3, "train.weight_decay": 0.0, "train.schedule": "cosine",
+            "train.num_workers": 0,
         },
         "ci": {
             "seeds": 1, "source": "fashion-mnist", "arch": "small-resnet", "width": 8, "stages": 2, "stem_stride": 2,
             "borders": ("same", "full"), "per_class": (5, 50), "val_per_class": 10, "n_test": 300,
-            "epochs": 2, "min_steps": 24, "batch_size": 32, "optimizer": "adam", "lr": 3e-3,
-            "weight_decay": 0.0, "schedule": "cosine", "num_workers": 0,
+            "train.epochs": 2, "min_steps": 24, "train.batch_size": 32, "train.optimizer": "adam", "train.lr": 3e-3,
+            "train.weight_decay": 0.0, "train.schedule": "cosine", "train.num_workers": 0,
         },
     },
     run=run,

@@ -49,13 +49,8 @@ class Config(ExperimentConfig):
     width: int = 32
     dropout: float = 0.3              # HardNet dropout before the last layer
     margin: float = 1.0               # triplet margin loss margin
-    epochs: int = 10
-    batch_size: int = 1024
-    optimizer: str = "sgd"
-    lr: float = 1.0
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
+    train: TrainConfig = TrainConfig(epochs=10, batch_size=1024, optimizer="sgd", lr=1.0, momentum=0.9,
+                                     weight_decay=1e-4, schedule="cosine", keep_best="last")
 
 
 #: The paper's FPR95 of ``same`` per training-triplet count, and how far ``full`` was below it.
@@ -103,12 +98,6 @@ def pair_loss(distances: torch.Tensor, targets: torch.Tensor, margin: float) -> 
     return hardest_in_batch_loss(distances, margin)
 
 
-def train_config(cfg: Config) -> TrainConfig:
-    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=cfg.optimizer, lr=cfg.lr,
-                       momentum=cfg.momentum, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
-                       keep_best="last")
-
-
 def check_config(cfg: Config) -> None:
     if cfg.source not in SOURCES:
         raise ValueError(f"unknown source {cfg.source!r}; choose one of: {', '.join(SOURCES)}")
@@ -131,10 +120,10 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
             torch.manual_seed(split_seed(seed, "init"))
             net = HardNet(border, cfg.dropout, width=cfg.width)
             train = InMemory(pairs[:t], torch.zeros(t))
-            fit(PairDistances(net), train, None, train_config(cfg), run_dir=run_dir, device=ctx.device, seed=seed,
+            fit(PairDistances(net), train, None, cfg.train, run_dir=run_dir, device=ctx.device, seed=seed,
                 loss_fn=loss_fn, progress=ctx.progress, resume=ctx.resume)
             return [{"border": border, "triplets": t, "seed": seed, "test": name,
-                     "fpr95": test_fpr95(net, data, ctx.device, cfg.batch_size)} for name, data in tests.items()]
+                     "fpr95": test_fpr95(net, data, ctx.device, cfg.train.batch_size)} for name, data in tests.items()]
         rows += ctx.unit(f"{border}/triplets{t}/seed{seed}", unit)
     return rows
 
@@ -173,11 +162,13 @@ EXPERIMENT = register(Experiment(
         "paper": {},
         "quick": {
             "source": "fashion-mnist", "triplets": (500, 1000, 2000), "test_pairs": 2000, "width": 8,
-            "epochs": 4, "batch_size": 128, "optimizer": "adam", "lr": 3e-3, "weight_decay": 0.0,
+            "train.epochs": 4, "train.batch_size": 128, "train.optimizer": "adam", "train.lr": 3e-3,
+            "train.weight_decay": 0.0,
         },
         "ci": {
             "source": "fashion-mnist", "borders": ("same", "full-exact"), "triplets": (128, 384), "test_pairs": 400,
-            "width": 4, "epochs": 2, "batch_size": 64, "optimizer": "adam", "lr": 3e-3, "weight_decay": 0.0,
+            "width": 4, "train.epochs": 2, "train.batch_size": 64, "train.optimizer": "adam", "train.lr": 3e-3,
+            "train.weight_decay": 0.0,
         },
     },
     run=run,

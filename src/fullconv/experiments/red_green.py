@@ -35,13 +35,8 @@ class Config(ExperimentConfig):
 
     seeds: int = 10
     borders: tuple[BorderName, ...] = tuple(BORDERS)
-    epochs: int = 50
-    batch_size: int = 200
-    lr: float = 1.0
-    rho: float = 0.9
-    eps: float = 1e-6
-    weight_decay: float = 5e-5
-    early_stopping: int = 8
+    train: TrainConfig = TrainConfig(epochs=50, batch_size=200, optimizer="adadelta", lr=1.0, rho=0.9, eps=1e-6,
+                                     weight_decay=5e-5, early_stopping=8, keep_best="val_loss")
     n_train: int = 2000
     n_val: int = 1000
     n_test: int = 1000
@@ -56,11 +51,6 @@ class Config(ExperimentConfig):
 
     def spec(self) -> RedGreenSpec:
         return RedGreenSpec(n_train=self.n_train, n_val=self.n_val, n_test=self.n_test)
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer="adadelta", lr=self.lr,
-                           rho=self.rho, eps=self.eps, weight_decay=self.weight_decay,
-                           early_stopping=self.early_stopping, keep_best="val_loss")
 
 
 #: The paper's Table 1: test accuracy (%) mean ± std over seeds, (similar, dissimilar).
@@ -83,7 +73,7 @@ def train_border(cfg: Config, border: str, seeds: list[int], folder: Path, devic
                  splits: dict[str, InMemory], progress=None) -> list[dict]:
     """Train every seed of ``border`` at once; one row per seed with both test accuracies."""
     model = StackedConvMaxNet.from_members(seeded_members(lambda: red_green_net(border), seeds))
-    result = fit(model, splits["train"], splits["val"], cfg.train_config(), run_dir=folder, device=device,
+    result = fit(model, splits["train"], splits["val"], cfg.train, run_dir=folder, device=device,
                  seed=seeds, members=len(seeds), resume=resume, progress=progress)
     scores = {split: evaluate(model, splits[split], device=device, batch_size=1000, members=len(seeds))["acc"]
               for split in ("similar", "dissimilar")}
@@ -91,7 +81,7 @@ def train_border(cfg: Config, border: str, seeds: list[int], folder: Path, devic
     similar, dissimilar, best = (v if isinstance(v, list) else [v]
                                  for v in (scores["similar"], scores["dissimilar"], result.best_epoch))
     return [{"border": border, "seed": seed, "similar_acc": similar[m], "dissimilar_acc": dissimilar[m],
-             "best_epoch": best[m], "epochs_run": _epochs_run(len(result.history), best[m], cfg.early_stopping)}
+             "best_epoch": best[m], "epochs_run": _epochs_run(len(result.history), best[m], cfg.train.early_stopping)}
             for m, seed in enumerate(seeds)]
 
 
@@ -161,8 +151,9 @@ EXPERIMENT = register(Experiment(
     config_cls=Config,
     presets={
         "paper": {},
-        "quick": {"seeds": 3, "epochs": 10, "early_stopping": 4},
-        "ci": {"seeds": 2, "borders": ("valid", "same", "full", "full-exact"), "epochs": 6, "early_stopping": 3,
+        "quick": {"seeds": 3, "train.epochs": 10, "train.early_stopping": 4},
+        "ci": {"seeds": 2, "borders": ("valid", "same", "full", "full-exact"), "train.epochs": 6,
+               "train.early_stopping": 3,
                "n_train": 1000, "n_val": 500, "n_test": 500},
     },
     run=run,

@@ -35,10 +35,7 @@ class Config(ExperimentConfig):
 
     seeds: int = 5
     borders: tuple[BorderName, ...] = BORDERS
-    epochs: int = 100
-    batch_size: int = 1
-    lr: float = 0.1
-    momentum: float = 0.9
+    train: TrainConfig = TrainConfig(epochs=100, batch_size=1, optimizer="sgd", lr=0.1, momentum=0.9, keep_best="last")
     image_size: int = 32
     patch_size: int = 10  # px of the rook patch
     threads: int = 1  # torch threads while training: the steps are far too small to split
@@ -76,9 +73,7 @@ def train_border(cfg: Config, border: str, seeds: list[int], folder: Path, devic
     x, y = rook_images(cfg.image_size, cfg.patch_size)
     data = InMemory(x, y).to(device)
     model = StackedConvMaxNet.from_members(seeded_members(lambda: rook_net(border), seeds), channels_last=False)
-    train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer="sgd", lr=cfg.lr,
-                            momentum=cfg.momentum, keep_best="last")
-    fitted = fit(model, data, None, train_cfg, run_dir=folder, device=device, seed=seeds, members=len(seeds),
+    fitted = fit(model, data, None, cfg.train, run_dir=folder, device=device, seed=seeds, members=len(seeds),
                  resume=resume, eval_fn=lambda m: _snapshot(m, data, device))
     save_trace(folder, fitted.history)
     with torch.no_grad():

@@ -25,7 +25,7 @@ images, and the learning rate is ``lr · batch_size / 256``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -101,17 +101,21 @@ class Config(ExperimentConfig):
     crop: int = 224                   # network input side: RandomResizedCrop(224) in training
     protocol: str = "paper"           # paper | zhang | custom (module docstring)
     max_shift: int | None = None      # test side - crop; from the protocol (paper: 288 - 224 = 64)
-    epochs: int = 90                  # main.py --epochs 90
-    batch_size: int = 256             # main.py --batch-size 256 (global batch over all processes)
-    lr: float = 0.1                   # main.py --lr 0.1, for a batch of 256; scaled linearly with batch_size
-    momentum: float = 0.9             # main.py --momentum 0.9
-    weight_decay: float = 1e-4        # main.py --wd 1e-4
-    schedule: str = "step"            # main.py adjust_learning_rate: lr ÷ 10 every 30 epochs (no --cos_lr)
-    step_size: int = 30
+    train: TrainConfig = TrainConfig(
+        epochs=90,                    # main.py --epochs 90
+        batch_size=256,               # main.py --batch-size 256 (global batch over all processes)
+        optimizer="sgd",              # main.py: SGD
+        lr=0.1,                       # main.py --lr 0.1, for a batch of 256; scaled linearly with batch_size
+        momentum=0.9,                 # main.py --momentum 0.9
+        weight_decay=1e-4,            # main.py --wd 1e-4
+        schedule="step",              # main.py adjust_learning_rate: lr ÷ 10 every 30 epochs (no --cos_lr)
+        step_size=30,                 # main.py: every 30 epochs
+        keep_best="last",             # main.py evaluates the last epoch's weights
+        num_workers=8,                # DataLoader worker processes
+        amp=True,                     # CUDA only
+        channels_last=True,           # CUDA only
+    )
     consistency_pairs: int = 5        # main.py --epochs-shift 5: five passes of random crop pairs
-    num_workers: int = 8
-    amp: bool = True                  # CUDA only
-    channels_last: bool = True        # CUDA only
     # offline data sets only
     width: int = 16                   # small_resnet channels of the first stage
     stages: int = 4                   # small_resnet stages of one BasicBlock each
@@ -128,8 +132,8 @@ class Config(ExperimentConfig):
         check_head(self.head)
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
-        if self.schedule not in ("cosine", "step"):
-            raise ValueError(f"schedule {self.schedule!r}: the shift experiment uses cosine or step")
+        if self.train.schedule not in ("cosine", "step"):
+            raise ValueError(f"train.schedule {self.train.schedule!r}: the shift experiment uses cosine or step")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
         offsets = PROTOCOLS[self.protocol]
@@ -230,12 +234,11 @@ def _image_folders(cfg: Config, data: str | None) -> ShiftData:
 # ----------------------------------------------------------------------------- one unit
 
 def train_config(cfg: Config, world_size: int) -> TrainConfig:
-    if cfg.batch_size % world_size:
-        raise ValueError(f"batch_size {cfg.batch_size} must be a multiple of the {world_size} processes")
-    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size // world_size, optimizer="sgd",
-                       lr=cfg.lr * cfg.batch_size / 256, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                       schedule=cfg.schedule, step_size=cfg.step_size, keep_best="last", amp=cfg.amp,
-                       channels_last=cfg.channels_last, num_workers=cfg.num_workers)
+    """What each process trains with: its share of the global batch, the lr scaled from a batch of 256."""
+    batch = cfg.train.batch_size
+    if batch % world_size:
+        raise ValueError(f"train.batch_size {batch} must be a multiple of the {world_size} processes")
+    return replace(cfg.train, batch_size=batch // world_size, lr=cfg.train.lr * batch / 256)
 
 
 def run_unit(cfg: Config, ctx: RunContext, data: ShiftData, arch: str, border: str, blurpool: bool, seed: int,
@@ -245,11 +248,12 @@ def run_unit(cfg: Config, ctx: RunContext, data: ShiftData, arch: str, border: s
     result = fit(model, data.train, data.val, train_config(cfg, ctx.distributed.world_size), run_dir=folder,
                  device=ctx.device, seed=seed, progress=ctx.progress, resume=ctx.resume)
     model = result.model
-    amp = cfg.amp and ctx.device.type == "cuda"
-    batch = max(1, cfg.batch_size // ctx.distributed.world_size)
-    acc = evaluate(model, data.val, device=ctx.device, batch_size=batch, amp=amp, num_workers=cfg.num_workers)["acc"]
+    amp = cfg.train.amp and ctx.device.type == "cuda"
+    batch = max(1, cfg.train.batch_size // ctx.distributed.world_size)
+    acc = evaluate(model, data.val, device=ctx.device, batch_size=batch, amp=amp,
+                   num_workers=cfg.train.num_workers)["acc"]
     generator = torch.Generator().manual_seed(split_seed(seed, "shift", "consistency"))
-    common = dict(batch_size=batch, device=ctx.device, amp=amp, num_workers=cfg.num_workers)
+    common = dict(batch_size=batch, device=ctx.device, amp=amp, num_workers=cfg.train.num_workers)
     agree = consistency(model, data.test, cfg.crop, cfg.max_shift, cfg.consistency_pairs, generator, **common)
     diagonal, curve = diagonal_accuracy(model, data.test, data.test_labels, cfg.crop, cfg.max_shift + 1, **common)
     return {"arch": arch, "border": border, "blurpool": blurpool, "seed": seed, "acc": acc,
@@ -327,14 +331,16 @@ EXPERIMENT = register(Experiment(
             # at one scale (see fullconv.models.heads), so full does not train slower for it.
             "archs": ("small_resnet",), "dataset": "fashion-crops", "num_classes": 10, "seeds": 4,
             "protocol": "custom", "head": "bnneck", "width": 8, "item": 28, "max_shift": 8, "crop": 20,
-            "n_train": 2000, "n_val": 300, "n_test": 1000, "epochs": 8, "batch_size": 64, "lr": 0.2,
-            "schedule": "cosine", "consistency_pairs": 5, "num_workers": 0,
+            "n_train": 2000, "n_val": 300, "n_test": 1000, "train.epochs": 8, "train.batch_size": 64, "train.lr": 0.2,
+            "train.schedule": "cosine", "consistency_pairs": 5, "train.num_workers": 0,
         },
         "tiny": {
             "archs": ("small_resnet",), "dataset": "fashion-canvas", "num_classes": 10, "seeds": 1,
             "borders": ("same", "full"), "blurpool": (True,), "protocol": "custom", "width": 4, "item": 14,
-            "max_shift": 4, "crop": 18, "train_jitter": 1, "n_train": 384, "n_val": 64, "n_test": 64, "epochs": 2,
-            "batch_size": 64, "lr": 0.3, "schedule": "cosine", "consistency_pairs": 1, "num_workers": 0,
+            "max_shift": 4, "crop": 18, "train_jitter": 1, "n_train": 384, "n_val": 64, "n_test": 64,
+            "train.epochs": 2,
+            "train.batch_size": 64, "train.lr": 0.3, "train.schedule": "cosine", "consistency_pairs": 1,
+            "train.num_workers": 0,
         },
     },
     run=run,

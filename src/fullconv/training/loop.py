@@ -64,8 +64,8 @@ class TrainConfig:
     min_lr: float = 0.0             # stop once the lr falls below this (0: never)
     early_stopping: int = 0         # stop after this many epochs without val improvement (0: never)
     keep_best: str = "val_loss"     # val_loss | val_acc | last : which weights fit() returns
-    warmup_epochs: int = 0
-    label_smoothing: float = 0.0
+    warmup_epochs: int = 0          # the lr rises linearly from 0 over this many first epochs
+    label_smoothing: float = 0.0    # cross-entropy label smoothing (0: none)
     amp: bool = True                # mixed precision, used only on CUDA
     channels_last: bool = True      # used only on CUDA
     sync_batchnorm: bool = True     # under DDP on CUDA: BatchNorm statistics of the global batch
