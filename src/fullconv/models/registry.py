@@ -35,6 +35,17 @@ _ENTRIES: dict[str, _Entry] = {}
 _ALIASES: dict[str, str] = {}
 
 
+class UnknownModelError(ValueError):
+    """A name that :func:`create` cannot build; ``close`` holds the nearest valid names."""
+
+    def __init__(self, name: str, close: list[str], forms: str | None = None) -> None:
+        self.name, self.close = name, close
+        hint = f" (closest: {', '.join(close)})" if close else ""
+        forms = forms or (f"give a fullconv name ({', '.join(sorted(_ENTRIES))}), a torchvision name "
+                          f"(fullconv.models.list_models()), or timm:NAME")
+        super().__init__(f"unknown model {name!r}{hint}; {forms}")
+
+
 def register(name: str | None = None, *, aliases: tuple[str, ...] = ()) -> Callable[[Factory], Factory]:
     """Decorator: register a factory (a function or class returning an ``nn.Module``) under ``name``.
 
@@ -55,7 +66,7 @@ def register(name: str | None = None, *, aliases: tuple[str, ...] = ()) -> Calla
 
 
 def list_models(module: str | None = None) -> list[str]:
-    """Sorted names that :func:`create` builds: ``module="fullconv"`` the zoo, ``"torchvision"`` torchvision's, None both.
+    """Sorted names that :func:`create` builds: ``"fullconv"`` the zoo, ``"torchvision"`` torchvision's, None both.
 
     timm's names are not listed (``timm:NAME`` for any of ``timm.list_models()``).
 
@@ -93,29 +104,18 @@ def create(name: str, **kwargs) -> nn.Module:
         import torchvision
 
         return torchvision.models.get_model(name, weights=None, **kwargs)
-    raise UnknownModelError(name, difflib.get_close_matches(name, list_models() + list(_ALIASES), n=5, cutoff=0.6))
+    raise UnknownModelError(name, _close(name))
 
 
 def resolve(name: str) -> str:
-    """The canonical spelling of ``name`` (an alias becomes its entry's name); an unknown name raises UnknownModelError."""
+    """The canonical spelling of ``name`` (an alias becomes its entry's name); unknown: UnknownModelError."""
     if name.startswith("timm:"):
         _timm_check(name.removeprefix("timm:"))
         return name
     canonical = _ALIASES.get(name, name)
     if _lookup(canonical)[0] is not None or canonical in _torchvision_names():
         return canonical
-    raise UnknownModelError(name, difflib.get_close_matches(name, list_models() + list(_ALIASES), n=5, cutoff=0.6))
-
-
-class UnknownModelError(ValueError):
-    """A name that :func:`create` cannot build; ``close`` holds the nearest valid names."""
-
-    def __init__(self, name: str, close: list[str], forms: str | None = None) -> None:
-        self.name, self.close = name, close
-        hint = f" (closest: {', '.join(close)})" if close else ""
-        forms = forms or (f"give a fullconv name ({', '.join(sorted(_ENTRIES))}), a torchvision name "
-                          f"(fullconv.models.list_models()), or timm:NAME")
-        super().__init__(f"unknown model {name!r}{hint}; {forms}")
+    raise UnknownModelError(name, _close(name))
 
 
 def _lookup(name: str) -> tuple[_Entry | None, dict[str, int]]:
@@ -126,6 +126,10 @@ def _lookup(name: str) -> tuple[_Entry | None, dict[str, int]]:
         if match:
             return entry, {field: int(value) for field, value in match.groupdict().items()}
     return None, {}
+
+
+def _close(name: str) -> list[str]:
+    return difflib.get_close_matches(name, list_models() + list(_ALIASES), n=5, cutoff=0.6)
 
 
 def _torchvision_names() -> list[str]:

@@ -73,7 +73,7 @@ class SmallResNet(nn.Module):
 @register(aliases=("small-resnet",))
 def small_resnet(layers: Sequence[int] = (1, 1, 1, 1), width: int = 16, in_channels: int = 1,
                  num_classes: int = 10, stem_stride: int = 1, head: str = "gap") -> SmallResNet:
-    """Build a :class:`SmallResNet` with classifier head ``head`` (``"gap"`` or ``"bnneck"``, :mod:`fullconv.models.heads`).
+    """A :class:`SmallResNet` with classifier head ``head`` (``"gap"`` or ``"bnneck"``, :mod:`fullconv.models.heads`).
 
     Shape:
         - Input: (B, in_channels, H, W)

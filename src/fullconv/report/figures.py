@@ -13,7 +13,7 @@ from ..utils.io import atomic_write_bytes  # noqa: E402
 
 
 def save_figure(fig: plt.Figure, path: Path | str, dpi: int = 110) -> Path:
-    """Write ``fig`` to ``path`` atomically (rendered in memory, then :func:`~fullconv.utils.io.atomic_write_bytes`) and close it."""
+    """Write ``fig`` to ``path`` atomically (rendered in memory, then written by ``atomic_write_bytes``) and close it."""
     path = Path(path)
     buffer = io.BytesIO()
     try:
