@@ -110,10 +110,11 @@ def phototour(root: Path, scenes: Sequence[str], points: int, per_point: int, pa
 
 def random_weights(root: Path, archs: Sequence[str], seed: int) -> Path:
     """``root/<arch>.pth``: state_dicts of randomly initialised quadrant backbones (not ImageNet weights)."""
-    from fullconv.experiments.pretrain import build
+    from fullconv.experiments.pretrain import check_arch
+    from fullconv.models import create
 
     root.mkdir(parents=True, exist_ok=True)
     for arch in archs:
         torch.manual_seed(seed)
-        torch.save(build(arch, num_classes=1000).state_dict(), root / f"{arch}.pth")
+        torch.save(create(check_arch(arch), num_classes=1000).state_dict(), root / f"{arch}.pth")
     return root

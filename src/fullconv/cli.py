@@ -115,7 +115,8 @@ def _add_reproduce(commands) -> None:
 def _add_probe(commands) -> None:
     probe = commands.add_parser("probe", help="how much a CNN exploits absolute position, and what a border "
                                 "variant changes (probe.json, figures, probe.html)")
-    probe.add_argument("model", help="a torchvision name (resnet50), timm:NAME, module:factory, or a saved model file")
+    probe.add_argument("model", help="a fullconv or torchvision name (resnet50, small_resnet), timm:NAME, "
+                                      "module:factory, or a saved model file")
     probe.add_argument("--weights", type=Path, help="state_dict file for MODEL")
     probe.add_argument("--data", default="fashion-mnist", help="fashion-mnist (default) or folder:PATH of images")
     probe.add_argument("--border", default="full-exact", help="variant to convert to (default: full-exact)")

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from fullconv.experiments.pretrain import build, check_arch, main, state_file, total_stride
+from fullconv.experiments.pretrain import check_arch, main, state_file, total_stride
 from fullconv.experiments.quadrant import quadrant_model
+from fullconv.models import create
 
 
 def test_pretrain_saves_a_backbone_that_loads_into_the_quadrant_model(tmp_path, capsys):
@@ -21,6 +22,6 @@ def test_pretrain_saves_a_backbone_that_loads_into_the_quadrant_model(tmp_path, 
 def test_architectures():
     assert total_stride("resnet18") == total_stride("resnet18-w8") == total_stride("densenet121") == 32
     assert total_stride("bagnet33") == 8
-    assert build("densenet121", 2).classifier.out_features == 2
+    assert create("densenet121", num_classes=2).classifier.out_features == 2
     with pytest.raises(ValueError, match="unknown architecture 'resnet19'"):
         check_arch("resnet19")

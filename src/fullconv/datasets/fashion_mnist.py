@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 from pathlib import Path
 
 import torch
+
+from ..utils.io import atomic_write_bytes
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -43,10 +44,8 @@ def fashion_mnist_root(source: Path | str | None = None, cache: Path | str | Non
                 f"Fashion-MNIST file {name}(.gz) not found in {source}; install it with "
                 f"'apt-get install dataset-fashion-mnist' or set FULLCONV_FASHION_MNIST to its folder")
         raw.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
-        with (gzip.open(packed, "rb") if packed.exists() else open(plain, "rb")) as src, open(partial, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        partial.replace(target)
+        with (gzip.open(packed, "rb") if packed.exists() else open(plain, "rb")) as src:
+            atomic_write_bytes(target, src.read())
     return root
 
 

@@ -19,10 +19,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..utils.canvas import place_on_canvas
+from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
 from .images import ImageSet, load_images
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 FRAME_COLOURS = ("black", "mean")
 SPLITS = ("train", "val", "test")
 
@@ -119,12 +119,10 @@ class QuadrantCanvas(Dataset):
     def pixels(self, index: int) -> tuple[Tensor, int]:
         """Item ``index`` in pixel space, before normalisation: ((C, size, size) in [0, 1], label)."""
         image, label = self.images[index % len(self.images)], index // len(self.images)
-        out = self.frame_colour.view(-1, 1, 1).expand(image.shape[0], self.size, self.size).clone()
-        canvas = out[:, self.frame:self.frame + self.geometry.canvas, self.frame:self.frame + self.geometry.canvas]
-        canvas.zero_()
         corner = self.geometry.corner(label)
-        canvas[:, corner:corner + self.geometry.item, corner:corner + self.geometry.item] = image
-        return out, label
+        # in the frame colour's dtype (float32), whatever the images' dtype
+        canvas = place_on_canvas(image[None].to(self.frame_colour.dtype), (self.geometry.canvas,) * 2, (corner, corner))
+        return place_on_canvas(canvas, (self.size,) * 2, (self.frame, self.frame), self.frame_colour)[0], label
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         if not 0 <= index < len(self):

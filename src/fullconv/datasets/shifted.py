@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..utils.canvas import place_each
 from .fashion_mnist import load_fashion_mnist
 from .splits import disjoint_indices, split_generator
 
@@ -58,11 +59,7 @@ def place(items: Tensor, size: int, top: Tensor, left: Tensor) -> Tensor:
     Returns:
         (N, 1, size, size) float32 in [0, 1].
     """
-    canvas = torch.zeros(len(items), 1, size, size)
-    h, w = items.shape[1:]
-    for i, (item, t, l) in enumerate(zip(items, top.tolist(), left.tolist())):
-        canvas[i, 0, t:t + h, l:l + w] = item
-    return canvas
+    return place_each(items[:, None], (size, size), torch.stack([top, left], 1))
 
 
 class PlacedItems(Dataset):

@@ -26,13 +26,14 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..utils.constants import KINETICS_MEAN, KINETICS_STD
+
 #: Folders of the official archives: (videos, split files) per data set.
 LAYOUT: dict[str, tuple[str, str]] = {
     "ucf101": ("UCF-101", "ucfTrainTestlist"),
     "hmdb51": ("hmdb51", "testTrainMulti_7030_splits"),
 }
-#: Per-channel mean and standard deviation of Kinetics-400 clips (torchvision's video models).
-MEAN, STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)
+MEAN, STD = KINETICS_MEAN, KINETICS_STD
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 

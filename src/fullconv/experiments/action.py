@@ -18,8 +18,9 @@ from ..datasets.augment import RandomCrops, centre_crop
 from ..datasets.moving import moving_items
 from ..datasets.splits import split_seed
 from ..datasets.video import ClipTransform, video_dataset
+from ..models import create
 from ..models.heads import check_head
-from ..models.resnet3d import DEPTHS, resnet3d
+from ..models.resnet3d import DEPTHS
 from ..training import InMemory, TrainConfig, evaluate, fit
 from . import Experiment, ExperimentConfig, RunContext, register
 from .stats import by_seed, paired_effect
@@ -127,8 +128,8 @@ def build_model(cfg: Config, dataset: str, depth: int, border: str, dims: str, s
     """
     torch.manual_seed(split_seed(seed, "action-init", dataset, depth))
     time_stride = cfg.full_time_stride if border != "same" and dims == "spacetime" else 1
-    model = resnet3d(depth, num_classes, width=cfg.width, in_channels=in_channels, stem=cfg.stem,
-                     stem_time_stride=time_stride, linear_init=cfg.linear_init, head=cfg.head)
+    model = create("resnet3d", depth=depth, num_classes=num_classes, width=cfg.width, in_channels=in_channels,
+                   stem=cfg.stem, stem_time_stride=time_stride, linear_init=cfg.linear_init, head=cfg.head)
     return model if border == "same" else convert(model, border, dims=dims)
 
 

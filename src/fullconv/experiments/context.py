@@ -12,8 +12,8 @@ from typing import Callable, Iterable
 import torch
 
 from ..training import interrupt
-from ..training.checkpoint import atomic_write_json, to_jsonable
-from ..training.distributed import DistInfo, broadcast
+from ..utils.io import atomic_write_json, to_jsonable
+from ..utils.distributed import DistInfo, broadcast
 from ..training.progress import progress as progress_bar, progress_enabled
 from .identity import differences
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..layers import BorderConv2d, BorderName
+from ..utils.canvas import place_on_canvas
 from . import Experiment, ExperimentConfig, RunContext, register
 
 #: Fires only on a top-left corner of a bright region: bottom-right tap +1, every other tap -1.
@@ -56,9 +57,7 @@ def feature_maps(border: str, images: Tensor) -> Tensor:
 
 def unbounded_peak(block: int) -> float:
     """The filter's strongest response to the block on a canvas with room around it."""
-    canvas = torch.zeros(1, 1, block + 8, block + 8)
-    canvas[..., 4:4 + block, 4:4 + block] = 1.0
-    return float(feature_maps("valid", canvas).max())
+    return float(feature_maps("valid", place_on_canvas(torch.ones(1, 1, block, block), (block + 8,) * 2, (4, 4))).max())
 
 
 def run(cfg: Config, ctx: RunContext) -> list[dict]:

@@ -31,15 +31,15 @@ from ..datasets.splits import split_generator, split_seed
 from ..datasets.augment import RandomCrops
 from ..datasets.subsets import ALL, NestedSubsets, nested_subsets
 from ..layers import BorderName
-from ..models import with_head
+from ..models import create, list_models, resolve, with_head
 from ..models.heads import check_head
-from ..models.small_resnet import small_resnet
-from ..training import InMemory, TrainConfig, atomic_write_json, evaluate, fit
+from ..training import InMemory, TrainConfig, evaluate, fit
+from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
+from ..utils.io import atomic_write_json
 from . import Experiment, ExperimentConfig, RunContext, register
 from .stats import by_seed, paired_effect
 
 SOURCES = ("imagenet", "fashion-mnist")
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,10 @@ class Config(ExperimentConfig):
 
     seeds: int = 1
     source: str = "imagenet"          # ImageNet 2012 (--data)
-    arch: str = "resnet50"            # the paper's ResNet-50; a torchvision ResNet name, or small-resnet
-    width: int = 16                   # small-resnet only
-    stages: int = 3                   # small-resnet only: stages of one BasicBlock each
-    stem_stride: int = 1              # small-resnet only: 2 adds a stride-2 stem and max pooling
+    arch: str = "resnet50"            # the paper's ResNet-50; a torchvision ResNet name, or small_resnet
+    width: int = 16                   # small_resnet only
+    stages: int = 3                   # small_resnet only: stages of one BasicBlock each
+    stem_stride: int = 1              # small_resnet only: 2 adds a stride-2 stem and max pooling
     borders: tuple[BorderName, ...] = ("same", "full")
     paper_stem_pool: bool = True      # resnet_fconv.py: full ResNets pool 2×2/2 after the stem
     head: str = "gap"                 # torchvision ResNet head, as the paper
@@ -165,12 +165,12 @@ def subset(data, indices: torch.Tensor):
 def build_model(cfg: Config, border: str, source: Source, seed: int) -> nn.Module:
     """The classifier at ``border``, with initial weights that depend on the seed only."""
     torch.manual_seed(split_seed(seed, "init"))
-    if cfg.arch == "small-resnet":
-        model = small_resnet((1,) * cfg.stages, cfg.width, source.in_channels, source.num_classes, cfg.stem_stride,
-                             head=cfg.head)
+    if resolve(cfg.arch) == "small_resnet":
+        model = create("small_resnet", layers=(1,) * cfg.stages, width=cfg.width, in_channels=source.in_channels,
+                       num_classes=source.num_classes, stem_stride=cfg.stem_stride, head=cfg.head)
         stem_pool = False
     else:
-        model = with_head(getattr(torchvision.models, cfg.arch)(weights=None, num_classes=source.num_classes), cfg.head)
+        model = with_head(create(cfg.arch, num_classes=source.num_classes), cfg.head)
         stem_pool = cfg.paper_stem_pool
     # background 0: black for Fashion-MNIST in [0, 1], the mean colour for normalised ImageNet
     return model if border == "same" else convert(model, border, background=0.0, paper_stem_pool=stem_pool)
@@ -184,8 +184,9 @@ def repeats(cfg: Config, n_train: int) -> int:
 def check_config(cfg: Config) -> None:
     if cfg.source not in SOURCES:
         raise ValueError(f"unknown source {cfg.source!r}; choose one of: {', '.join(SOURCES)}")
-    if cfg.arch != "small-resnet" and not cfg.arch.startswith("resnet"):
-        raise ValueError(f"unknown arch {cfg.arch!r}; choose small-resnet or a torchvision ResNet (e.g. resnet50)")
+    arch = resolve(cfg.arch)  # an unknown name fails here, listing the close ones
+    if arch != "small_resnet" and not (arch.startswith("resnet") and arch in list_models("torchvision")):
+        raise ValueError(f"unknown arch {cfg.arch!r}; choose small_resnet or a torchvision ResNet (e.g. resnet50)")
     if "same" not in cfg.borders:
         raise ValueError("borders must include 'same': results are differences to it")
     check_head(cfg.head)
@@ -337,7 +338,7 @@ EXPERIMENT = register(Experiment(
             # to 4 px more (zero fill): the network must classify an item wherever it is, the
             # situation where the paper expects full convolution to need fewer images. bnneck keeps
             # full's pooled features at same's scale (fullconv.models.heads).
-            "seeds": 5, "source": "fashion-mnist", "arch": "small-resnet", "width": 8, "stages": 3, "stem_stride": 2,
+            "seeds": 5, "source": "fashion-mnist", "arch": "small_resnet", "width": 8, "stages": 3, "stem_stride": 2,
             "borders": ("same", "full"), "head": "bnneck", "per_class": (10, 25, 100), "val_per_class": 20,
             "canvas": 40, "shift_augment": 4, "n_test": 2000, "train.epochs": 10, "min_steps": 250,
             "train.batch_size": 64,
@@ -345,7 +346,7 @@ EXPERIMENT = register(Experiment(
             "train.num_workers": 0,
         },
         "ci": {
-            "seeds": 1, "source": "fashion-mnist", "arch": "small-resnet", "width": 8, "stages": 2, "stem_stride": 2,
+            "seeds": 1, "source": "fashion-mnist", "arch": "small_resnet", "width": 8, "stages": 2, "stem_stride": 2,
             "borders": ("same", "full"), "per_class": (5, 50), "val_per_class": 10, "n_test": 300,
             "train.epochs": 2, "min_steps": 24, "train.batch_size": 32, "train.optimizer": "adam", "train.lr": 3e-3,
             "train.weight_decay": 0.0, "train.schedule": "cosine", "train.num_workers": 0,

@@ -1,8 +1,8 @@
 """Backbones of the canvas experiments: building, pretrained weights, and ``fullconv pretrain``.
 
-Architectures, by name: ``resnet18`` and ``densenet121`` (torchvision), ``bagnet33`` (fullconv's
-zoo), and ``resnet18-w<W>``: ResNet-18's stages and strides (BasicBlocks [2, 2, 2, 2], total stride
-32) at width ``W`` with a 3×3 stem, small enough to train on a CPU.
+Architectures, by their names in :func:`fullconv.models.create`: ``resnet18`` and ``densenet121``
+(torchvision), ``bagnet33`` and ``resnet18-w<W>`` (fullconv's zoo: ResNet-18's stages and strides,
+total stride 32, at width ``W`` with a 3×3 stem, small enough to train on a CPU).
 
 ImageNet weights come from torchvision's weights enum when its file is already in the local torch
 cache (nothing is downloaded), or from a state_dict file. Offline, ``fullconv pretrain`` trains a
@@ -23,11 +23,12 @@ import torch.nn as nn
 import torchvision
 
 from ..datasets.images import resize
-from ..datasets.quadrant import IMAGENET_MEAN, IMAGENET_STD
 from ..datasets.splits import split_generator
-from ..models.bagnet import bagnet33, state_dict_mismatch
-from ..models.small_resnet import SmallResNet
+from ..models import create
+from ..models.bagnet import state_dict_mismatch
 from ..training import InMemory, TrainConfig, evaluate, fit, save_checkpoint
+from ..utils.canvas import place_each
+from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
 
 ARCHS = ("resnet18", "densenet121", "bagnet33", "resnet18-w<W>")
 #: torchvision weights enum member of each architecture that has ImageNet weights there.
@@ -39,17 +40,6 @@ def check_arch(arch: str) -> str:
     if arch in ARCHS[:3] or _NARROW.match(arch):
         return arch
     raise ValueError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHS)} (e.g. resnet18-w16)")
-
-
-def build(arch: str, num_classes: int) -> nn.Module:
-    """Randomly initialised ``arch`` with its own pooling and a ``num_classes``-way head."""
-    narrow = _NARROW.match(check_arch(arch))
-    if narrow:
-        return SmallResNet((2, 2, 2, 2), width=int(narrow.group(1)), in_channels=3, num_classes=num_classes,
-                           stem_stride=2)
-    if arch == "bagnet33":
-        return bagnet33(num_classes=num_classes)
-    return getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
 
 
 def head_name(arch: str) -> str:
@@ -129,9 +119,8 @@ def fashion_mnist_tensors(n: int, size: int, seed: int, margin: int = 0) -> tupl
     generator = split_generator(seed, "pretrain")
     pick = torch.randperm(len(images), generator=generator)[:n]
     corners = torch.randint(0, margin + 1, (n, 2), generator=generator).tolist()
-    x = torch.zeros(n, 3, size + margin, size + margin)
-    for row, (i, (top, left)) in enumerate(zip(pick.tolist(), corners)):
-        x[row, :, top:top + size, left:left + size] = resize(images[i].unsqueeze(0), size)
+    items = torch.stack([resize(images[i].unsqueeze(0), size) for i in pick.tolist()])
+    x = place_each(items, (size + margin,) * 2, corners)
     mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (x - mean) / std, labels[pick]
 
@@ -146,7 +135,7 @@ def pretrain_fashion_mnist(arch: str, out: Path, *, images: int, size: int, epoc
     x, y = fashion_mnist_tensors(images, size, seed, margin)
     n_val = max(1, images // 10)
     torch.manual_seed(seed)
-    model = build(arch, num_classes=10)
+    model = create(check_arch(arch), num_classes=10)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adam", lr=lr)
     out = Path(out)
     result = fit(model, InMemory(x[n_val:], y[n_val:]), InMemory(x[:n_val], y[:n_val]), cfg,

@@ -24,13 +24,15 @@ from torch.utils.data import DataLoader
 
 from ..convert import convert
 from ..datasets.images import ImageSet
-from ..datasets.quadrant import IMAGENET_MEAN, IMAGENET_STD, QuadrantCanvas, QuadrantGeometry, frame_value, quadrant_images
+from ..datasets.quadrant import QuadrantCanvas, QuadrantGeometry, frame_value, quadrant_images
 from ..datasets.splits import split_seed
 from ..layers import BorderName
+from ..models import create
 from ..training import InMemory, TrainConfig, evaluate, fit
+from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
 from . import Experiment, ExperimentConfig, RunContext, register
 from .pretrain import (
-    build, check_arch, head_name, imagenet_state, load_backbone, pretrain_fashion_mnist, state_file, total_stride,
+    check_arch, head_name, imagenet_state, load_backbone, pretrain_fashion_mnist, state_file, total_stride,
 )
 
 INITS = ("pretrained", "random", "scratch")
@@ -107,7 +109,7 @@ def input_background(cfg: Config, frame: int) -> list[float]:
 
 def quadrant_model(arch: str, border: str, background: list[float], backbone: dict | None) -> nn.Module:
     """``arch`` with max pooling (DenseNet: its average pooling), a 2-way head, optional backbone weights, at ``border``."""
-    model = build(arch, num_classes=2)
+    model = create(arch, num_classes=2)
     if backbone is not None:
         load_backbone(model, backbone, head_name(arch))
     if arch != "densenet121":
@@ -196,7 +198,7 @@ def validate(cfg: Config, ctx: RunContext) -> None:
     check_config(cfg)
     if ctx.weights is not None and "pretrained" in cfg.inits:
         for arch in cfg.archs:
-            load_backbone(build(arch, num_classes=2), state_file(arch, ctx.weights), head_name(arch))
+            load_backbone(create(arch, num_classes=2), state_file(arch, ctx.weights), head_name(arch))
 
 
 def run(cfg: Config, ctx: RunContext) -> list[dict]:

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Sequence
 import torch
 import torchvision
 
-from ..training.checkpoint import atomic_write_json
+from ..utils.io import atomic_write_json
 from .stats import describe, overall_verdict
 
 RESULTS = "results.json"

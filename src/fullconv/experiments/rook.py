@@ -20,7 +20,7 @@ from ..datasets.rook import rook_images
 from ..layers import BorderName
 from ..models.tiny import StackedConvMaxNet, rook_net, seeded_members
 from ..training import InMemory, TrainConfig, evaluate, fit
-from ..training.checkpoint import atomic_write_json
+from ..utils.io import atomic_write_json
 from ..training.process_state import torch_threads
 from . import Experiment, ExperimentConfig, RunContext, register
 

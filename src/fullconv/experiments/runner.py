@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import torch
 
 from ..training import interrupt
-from ..training.checkpoint import atomic_write_json
+from ..utils.io import atomic_write_json
 from ..training.distributed import barrier, init_from_env, resolve_device
 from ..training.seed import deterministic
 from .config import apply_preset, config_dict, parse_sets

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torchvision
 
 from ..convert import convert
 from ..datasets.augment import RandomCrops, centre_crop
@@ -39,9 +38,10 @@ from ..datasets.shifted import ShiftCanvas, resize_items, shifted_fashion_mnist
 from ..datasets.splits import disjoint_indices, split_seed
 from ..layers import BorderName
 from ..metrics.shift import consistency, diagonal_accuracy
-from ..models import small_resnet, with_head
+from ..models import create, with_head
 from ..models.heads import check_head
 from ..training import InMemory, TrainConfig, evaluate, fit
+from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
 from . import Experiment, ExperimentConfig, RunContext, register
 from .stats import by_seed, paired_effect
 
@@ -49,7 +49,6 @@ ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "small_resnet")
 DATASETS = ("imagefolder", "fashion-crops", "fashion-canvas")
 #: Test-image side minus network input (the offsets measured) of each evaluation protocol.
 PROTOCOLS = {"paper": 64, "zhang": 32, "custom": None}
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 #: Table of the paper (ResNet-18/34/50/101 on the 200 ImageNet-A classes of ImageNet):
 #: diagonal-shift accuracy and consistency in %.
@@ -155,10 +154,11 @@ def build_model(cfg: Config, arch: str, border: str, blurpool: bool, seed: int, 
     """Architecture ``arch`` with seed-``seed`` initial weights (shared by every variant), converted."""
     torch.manual_seed(split_seed(seed, "shift", "init", arch))
     if arch == "small_resnet":
-        model = small_resnet((1,) * cfg.stages, width=cfg.width, in_channels=in_channels, num_classes=cfg.num_classes)
+        model = create(arch, layers=(1,) * cfg.stages, width=cfg.width, in_channels=in_channels,
+                       num_classes=cfg.num_classes)
         stem_pool = False
     else:
-        model = getattr(torchvision.models, arch)(weights=None, num_classes=cfg.num_classes)
+        model = create(arch, num_classes=cfg.num_classes)
         stem_pool = cfg.paper_stem_pool and border in ("full", "full-exact")
     model = with_head(model, cfg.head)
     return convert(model, border, blurpool=blurpool, blur_size=cfg.blur_size, paper_stem_pool=stem_pool)

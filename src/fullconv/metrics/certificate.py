@@ -21,7 +21,8 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
-from .equivariance import place_on_canvas, relative_difference
+from ..utils.canvas import place_on_canvas
+from .equivariance import relative_difference
 
 #: A stride per spatial dim; ``None`` for a tensor without spatial layout (globally pooled).
 Stride = tuple[Fraction, ...] | None

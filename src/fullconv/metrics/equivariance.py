@@ -10,43 +10,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-
-def place_on_canvas(content: Tensor, canvas_size: Sequence[int], offset: Sequence[int],
-                    background: float | Tensor = 0.0) -> Tensor:
-    """Paste ``content`` on a canvas of ``background`` with its first element at ``offset``.
-
-    Args:
-        content: (B, C, *S) images (or clips).
-        canvas_size: spatial size of the canvas, one entry per spatial dim.
-        offset: position of ``content[..., 0, 0]`` on the canvas, one entry per spatial dim.
-        background: a number or a per-channel tensor (C,).
-
-    Returns:
-        (B, C, *canvas_size).
-
-    Example:
-        >>> place_on_canvas(torch.ones(1, 1, 2, 2), (4, 4), (1, 2))[0, 0]
-        tensor([[0., 0., 0., 0.],
-                [0., 0., 1., 1.],
-                [0., 0., 1., 1.],
-                [0., 0., 0., 0.]])
-    """
-    n = len(canvas_size)
-    if len(offset) != n or content.dim() != n + 2:
-        raise ValueError(f"content (B, C, *S) with {n} spatial dims and an offset per dim expected; "
-                         f"got content {tuple(content.shape)} and offset {tuple(offset)}")
-    for size, start, extent in zip(canvas_size, offset, content.shape[2:]):
-        if start < 0 or start + extent > size:
-            raise ValueError(f"content of size {tuple(content.shape[2:])} at offset {tuple(offset)} does not fit "
-                             f"a canvas of {tuple(canvas_size)}; use a larger canvas or smaller offsets")
-    shape = tuple(content.shape[:2]) + tuple(canvas_size)
-    value = torch.as_tensor(background, dtype=content.dtype, device=content.device)
-    if value.dim() == 1:
-        value = value.view((1, -1) + (1,) * n)
-    canvas = value.expand(shape).clone()
-    index = (slice(None), slice(None)) + tuple(slice(o, o + e) for o, e in zip(offset, content.shape[2:]))
-    canvas[index] = content
-    return canvas
+from ..utils.canvas import place_on_canvas
 
 
 def relative_difference(a: Tensor, b: Tensor) -> float:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Iterator
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
+
+from ..utils import distributed
 
 Images = Tensor | Dataset
 
@@ -75,7 +76,7 @@ def consistency(model: nn.Module, images: Images, crop: int, max_shift: int = 32
                 counts[1] += top1.shape[1]
     finally:
         model.train(restore)
-    agree, total = _reduce(counts).tolist()
+    agree, total = distributed.all_reduce_sum(counts).cpu().tolist()
     return 100.0 * agree / max(total, 1.0)
 
 
@@ -109,7 +110,7 @@ def diagonal_accuracy(model: nn.Module, images: Images, labels: Tensor | None = 
             counts[offsets] += y.numel()
     finally:
         model.train(restore)
-    counts = _reduce(counts)
+    counts = distributed.all_reduce_sum(counts).cpu()
     curve = (100.0 * counts[:offsets] / counts[offsets].clamp(min=1.0)).tolist()
     return sum(curve) / len(curve), curve
 
@@ -139,22 +140,11 @@ def _check_size(x: Tensor, need: int, what: str) -> Tensor:
     return x
 
 
-def _shard() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _reduce(counts: Tensor) -> Tensor:
-    if _shard()[1] > 1:
-        dist.all_reduce(counts)
-    return counts.cpu()
-
-
 def _batches(images: Images, labels: Tensor | None, batch_size: int,
              num_workers: int) -> Iterator[tuple[Tensor, Tensor, Tensor | None]]:
     """Yield (global indices (B,), images (B, C, H, W), labels (B,) or None) of this process's share."""
-    rank, world = _shard()
+    shard = distributed.info()
+    rank, world = shard.rank, shard.world_size
     index = torch.arange(rank, len(images), world)
     if isinstance(images, Tensor):
         for chunk in index.split(batch_size):

@@ -22,6 +22,8 @@ import torch.fx
 import torch.nn as nn
 from torch import Tensor
 
+from .registry import register
+
 #: kernel3 of each published BagNet, by receptive field.
 KERNEL3: dict[int, tuple[int, int, int, int]] = {9: (1, 1, 0, 0), 17: (1, 1, 1, 0), 33: (1, 1, 1, 1)}
 
@@ -171,6 +173,7 @@ def load_state_dict_file(model: nn.Module, weights: str | Path) -> nn.Module:
     return model
 
 
+@register()
 def bagnet33(num_classes: int = 1000, weights: str | Path | None = None) -> BagNet:
     """BagNet-33; ``weights``: a state_dict file (e.g. the authors' ``bagnet32-2ddd53ed.pth.tar``)."""
     model = BagNet(kernel3=KERNEL3[33], num_classes=num_classes)

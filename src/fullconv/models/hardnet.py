@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..layers import Border, BorderConv2d, get_border, pad_constant
+from .registry import register
 
 #: (in, out, stride) of the six 3×3 layers, in units of the width (32 in HardNet).
 LAYERS = ((0, 1, 1), (1, 1, 1), (1, 2, 2), (2, 2, 1), (2, 4, 2), (4, 4, 1))
@@ -43,6 +44,7 @@ def normalize_patches(x: Tensor) -> Tensor:
     return (x - mean.view(-1, 1, 1, 1)) / std.view(-1, 1, 1, 1)
 
 
+@register("hardnet")
 class HardNet(nn.Module):
     """The HardNet descriptor with the 3×3 layers in one border variant.
 

@@ -24,6 +24,7 @@ from torchvision.models.video import r3d_18
 from torchvision.models.video.resnet import BasicBlock, Bottleneck, Conv3DSimple, VideoResNet
 
 from .heads import check_head, with_head
+from .registry import register
 
 #: Block type and blocks per stage of each depth (Hara et al. 2018, "Can spatiotemporal 3D CNNs
 #: retrace the history of 2D CNNs and ImageNet?"); depth 10 is the small net of quick runs.
@@ -129,6 +130,7 @@ def init_video_resnet(model: nn.Module, small_linear: bool = True) -> None:
             nn.init.zeros_(module.bias)
 
 
+@register()
 def resnet3d(depth: int, num_classes: int, width: int = 64, in_channels: int = 3, *, stem: str = "torchvision",
              stem_time_stride: int = 1, linear_init: str = "small", head: str = "gap") -> VideoResNet:
     """A 3D ResNet of ``depth`` (10, 18, 34 or 50) in torchvision's video layout, from scratch.

@@ -12,6 +12,7 @@ import torch.nn as nn
 from torchvision.models.resnet import BasicBlock, conv1x1
 
 from .heads import with_head
+from .registry import register
 
 
 class SmallResNet(nn.Module):
@@ -69,7 +70,25 @@ class SmallResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
+@register(aliases=("small-resnet",))
 def small_resnet(layers: Sequence[int] = (1, 1, 1, 1), width: int = 16, in_channels: int = 1,
                  num_classes: int = 10, stem_stride: int = 1, head: str = "gap") -> SmallResNet:
-    """Build a :class:`SmallResNet` with classifier head ``head`` (``"gap"`` or ``"bnneck"``, :mod:`fullconv.models.heads`)."""
+    """A :class:`SmallResNet` with classifier head ``head`` (``"gap"`` or ``"bnneck"``, :mod:`fullconv.models.heads`).
+
+    Shape:
+        - Input: (B, in_channels, H, W)
+        - Output: (B, num_classes)
+    """
     return with_head(SmallResNet(layers, width, in_channels, num_classes, stem_stride), head)
+
+
+@register("resnet18-w{width}")
+def resnet18_narrow(width: int, num_classes: int = 1000, in_channels: int = 3, head: str = "gap") -> SmallResNet:
+    """ResNet-18's stages and strides (BasicBlocks [2, 2, 2, 2], stride-2 stem and max pool, total stride 32) at
+    ``width`` channels in the first stage, small enough to train on a CPU.
+
+    Shape:
+        - Input: (B, in_channels, H, W)
+        - Output: (B, num_classes)
+    """
+    return small_resnet((2, 2, 2, 2), width, in_channels, num_classes, stem_stride=2, head=head)

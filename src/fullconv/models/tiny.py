@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.func import functional_call
 
 from ..layers import Border, BorderConv2d, get_border
+from .registry import register
 
 #: Layers of the red-green net: (in_channels, out_channels, stride), all 3×3.
 RED_GREEN_LAYERS: tuple[tuple[int, int, int], ...] = ((3, 32, 1), (32, 32, 2), (32, 64, 2), (64, 64, 2))
@@ -77,11 +78,13 @@ class ConvMaxNet(nn.Module):
         return self.fc(self.feature_maps(x).amax(dim=(-2, -1)))
 
 
+@register()
 def rook_net(border: str = "same") -> ConvMaxNet:
     """One 5×5 filter without bias, ReLU, global max pool, linear 1→2. x: (B, 1, H, W)."""
     return ConvMaxNet(((1, 1, 1),), kernel_size=5, border=border)
 
 
+@register()
 def red_green_net(border: str = "same") -> ConvMaxNet:
     """Four bias-free 3×3 convolutions (3→32 s1, 32→32 s2, 32→64 s2, 64→64 s2), ReLU each,
     global max pool, linear 64→2. x: (B, 3, H, W)."""

@@ -4,21 +4,16 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..utils.io import atomic_write_bytes
 
 if TYPE_CHECKING:
     from .core import ProbeResult
 
 FIGURES = ("reach.png", "shift.png", "decodability.png")
 COLOURS = {"original": "#c0392b", "converted": "#2471a3"}
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + f".{os.getpid()}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
 
 
 def _label(result: "ProbeResult", variant: str) -> str:
@@ -38,7 +33,7 @@ def _figures(result: "ProbeResult", out: Path) -> list[Path]:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
         plt.close(fig)
-        _atomic_bytes(out / name, buffer.getvalue())
+        atomic_write_bytes(out / name, buffer.getvalue())
         drawn.append(out / name)
 
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
@@ -156,7 +151,7 @@ img {{ width: 32%; min-width: 18em; }}
 def write_card(result: "ProbeResult", out: Path) -> list[Path]:
     """Write ``out``/probe.json, reach.png, shift.png, decodability.png and probe.html."""
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_bytes(out / "probe.json", json.dumps(result.as_dict(), indent=1).encode())
+    atomic_write_bytes(out / "probe.json", json.dumps(result.as_dict(), indent=1).encode())
     written = [out / "probe.json"] + _figures(result, out)
-    _atomic_bytes(out / "probe.html", _html(result, out).encode())
+    atomic_write_bytes(out / "probe.html", _html(result, out).encode())
     return written + [out / "probe.html"]

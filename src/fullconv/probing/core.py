@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,9 +36,11 @@ from torch import Tensor
 
 from ..convert import ConversionError, convert
 from ..datasets.images import load_images
-from ..datasets.quadrant import IMAGENET_MEAN, IMAGENET_STD, QuadrantCanvas
+from ..datasets.quadrant import QuadrantCanvas
 from ..layers.borders import get_border
-from ..metrics.equivariance import place_on_canvas
+from ..utils.canvas import place_on_canvas
+from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
+from ..utils.io import atomic_save
 from .linear import ridge_classifier, wilson_interval
 from .reach import border_reach
 
@@ -495,10 +496,7 @@ class _Cache:
         self.computed += 1
         bar.step()
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(path.name + f".{os.getpid()}.partial")
-            torch.save(value, partial)
-            os.replace(partial, path)
+            atomic_save(path, value)
         return value
 
 

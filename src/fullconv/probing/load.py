@@ -1,4 +1,4 @@
-"""Models by name for ``fullconv probe``: torchvision names, ``timm:NAME``, ``module:factory``, saved models."""
+"""Models for ``fullconv probe``: a name of :func:`fullconv.models.create`, ``module:factory``, saved models."""
 from __future__ import annotations
 
 import importlib
@@ -8,7 +8,10 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-MODEL_FORMS = "a torchvision name (resnet50), timm:NAME, module:factory, or a file saved with torch.save(model)"
+from ..models.registry import UnknownModelError, create
+
+MODEL_FORMS = ("a fullconv or torchvision name (resnet50; fullconv.models.list_models()), timm:NAME, module:factory, "
+               "or a file saved with torch.save(model)")
 
 
 def load_model(spec: str, seed: int = 0) -> nn.Module:
@@ -37,22 +40,14 @@ def _build(spec: str) -> nn.Module:
             raise ValueError(f"{path} holds a {type(model).__name__}, not a model; pass a state_dict as --weights "
                              f"and the architecture as MODEL")
         return model
-    if spec.startswith("timm:"):
-        try:
-            import timm
-        except ModuleNotFoundError:
-            raise ValueError(f"model {spec!r} needs timm; install it with 'pip install timm'") from None
-        name = spec[len("timm:"):]
-        if name not in timm.list_models():
-            raise ValueError(f"unknown timm model {name!r}; see timm.list_models() for the names")
-        return timm.create_model(name, pretrained=False)
-    if ":" in spec:
+    if ":" in spec and not spec.startswith("timm:"):
         return _from_factory(spec)
-    import torchvision
-
-    if spec not in torchvision.models.list_models():
-        raise ValueError(f"unknown model {spec!r}; give {MODEL_FORMS}")
-    return torchvision.models.get_model(spec, weights=None)
+    try:
+        return create(spec)
+    except UnknownModelError as error:
+        if spec.startswith("timm:"):
+            raise
+        raise UnknownModelError(spec, error.close, forms=f"give {MODEL_FORMS}") from None
 
 
 def _from_factory(spec: str) -> nn.Module:

@@ -1,7 +1,7 @@
 """Writing figures: the one atomic PNG writer every report module uses."""
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import matplotlib
@@ -9,15 +9,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..utils.io import atomic_write_bytes  # noqa: E402
+
 
 def save_figure(fig: plt.Figure, path: Path | str, dpi: int = 110) -> Path:
-    """Write ``fig`` to ``path`` atomically (temporary file in the same folder, then rename) and close it."""
+    """Write ``fig`` to ``path`` atomically (rendered in memory, then written by ``atomic_write_bytes``) and close it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
+    buffer = io.BytesIO()
     try:
-        fig.savefig(partial, dpi=dpi, bbox_inches="tight")
+        fig.savefig(buffer, format=path.suffix.lstrip(".") or None, dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
-    os.replace(partial, path)
+    atomic_write_bytes(path, buffer.getvalue())
     return path

@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 
 from ..experiments.registry import all_experiments, ordered
 from ..experiments.results import RESULTS
-from ..training.checkpoint import atomic_write_text
+from ..utils.io import atomic_write_text
 from . import experiment_of, section_for
 from .tables import Raw, badge, escape, paper_table, pattern_verdict, summary_table, table
 

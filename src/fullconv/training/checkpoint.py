@@ -1,53 +1,17 @@
-"""Atomic writes (temporary file + rename) and checkpoints that carry every RNG state."""
+"""Checkpoints (written atomically) that carry every RNG state."""
 from __future__ import annotations
 
-import io
-import json
-import os
 import pickle
 import random
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
+# The writers live in fullconv.utils.io; the training loop and fullconv.training's public names take them from here.
+from ..utils.io import atomic_save as save_checkpoint, atomic_write_json, atomic_write_text
 
-def atomic_write_bytes(path: Path | str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path | str, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def to_jsonable(value: Any) -> Any:
-    """``json.dumps`` default: tensors and NumPy scalars/arrays as numbers/lists, paths and other objects as text."""
-    if isinstance(value, (torch.Tensor, np.ndarray, np.generic)):
-        return value.tolist()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    return str(value)
-
-
-def atomic_write_json(path: Path | str, obj: Any) -> None:
-    """JSON with indentation; NaN is written as ``NaN`` (Python's json reads it back)."""
-    atomic_write_text(path, json.dumps(obj, indent=1, default=to_jsonable) + "\n")
-
-
-def save_checkpoint(path: Path | str, state: dict) -> None:
-    """``torch.save`` of ``state`` to ``path``, atomically."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+__all__ = ["atomic_write_json", "atomic_write_text", "load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state"]
 
 
 def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict:

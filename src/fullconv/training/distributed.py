@@ -1,4 +1,4 @@
-"""torch.distributed helpers: start from torchrun's environment, rank/world queries, metric reduction.
+"""torch.distributed helpers: start from torchrun's environment, choose the device, leave the group.
 
 Without torchrun (no ``WORLD_SIZE`` > 1 in the environment) everything degrades to one process:
 rank 0 of a world of 1, and reductions are no-ops.
@@ -6,24 +6,16 @@ rank 0 of a world of 1, and reductions are no-ops.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
+# Rank queries and reductions live in fullconv.utils.distributed (the library's metrics use them too);
+# the training loop and the runner take them from here.
+from ..utils.distributed import DistInfo, all_reduce_sum, barrier, broadcast, info, is_main
 
-@dataclass(frozen=True)
-class DistInfo:
-    """Where this process stands: ``rank`` of ``world_size`` processes, ``local_rank`` on its node."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        """Rank 0: the only process that writes logs, checkpoints and results."""
-        return self.rank == 0
+__all__ = ["DistInfo", "all_reduce_sum", "barrier", "broadcast", "info", "init_from_env", "is_main",
+           "launched_by_torchrun", "resolve_device", "shutdown"]
 
 
 def launched_by_torchrun() -> bool:
@@ -37,38 +29,6 @@ def init_from_env(device: torch.device | str | None = None) -> DistInfo:
         backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
         dist.init_process_group(backend)
     return info()
-
-
-def info() -> DistInfo:
-    """The current process's :class:`DistInfo` (rank 0 of 1 when torch.distributed is not initialised)."""
-    if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-    return DistInfo()
-
-
-def is_main() -> bool:
-    return info().is_main
-
-
-def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum ``tensor`` over all processes, in place; returns it (unchanged in a single process)."""
-    if info().world_size > 1:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
-
-
-def barrier() -> None:
-    if info().world_size > 1:
-        dist.barrier()
-
-
-def broadcast(value):
-    """Rank 0's ``value`` (any picklable object), on every rank."""
-    if info().world_size == 1:
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def shutdown() -> None:
