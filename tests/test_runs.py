@@ -93,8 +93,7 @@ def test_other_settings_in_one_identity_folder_are_refused_naming_the_key(in_tmp
     ("data-efficiency", []), ("shift", ["dataset=fashion-canvas"]), ("action", ["datasets=moving"]),
 ])
 def test_experiments_that_would_ignore_data_refuse_it(in_tmp, capsys, name, sets):
-    preset = "tiny" if name == "shift" else "ci"
-    args = ["run", name, "--preset", preset, "--out", "out", "--data", "foo:/x"]
+    args = ["run", name, "--preset", "ci", "--out", "out", "--data", "foo:/x"]
     assert main(args + [item for s in sets for item in ("--set", s)]) == 2
     assert f"--data foo:/x: {name} does not read --data with these settings; drop it" in one_error_line(capsys)
     assert not (in_tmp / "out").exists()

@@ -6,6 +6,7 @@ from fullconv.datasets.patches import synthetic_test_pairs
 from fullconv.datasets.splits import split_seed
 from fullconv.experiments import get
 from fullconv.experiments.patch_matching import check_pattern, test_fpr95 as measure_fpr95
+from fullconv.experiments.context import unit_key
 from fullconv.experiments.runner import run_experiment
 from fullconv.models.hardnet import HardNet
 from fullconv.report import figures_for
@@ -21,7 +22,7 @@ def ci_run(tmp_path_factory):
 
 def trained(units, border: str, triplets: int) -> HardNet:
     net = HardNet(border, width=4)
-    state = load_checkpoint(units / border / f"triplets{triplets}" / "seed0" / "checkpoint.pt")["model"]
+    state = load_checkpoint(units / unit_key(border=border, triplets=triplets, seed=0) / "checkpoint.pt")["model"]
     net.load_state_dict({key.removeprefix("net."): value for key, value in state.items()})
     return net.eval()
 

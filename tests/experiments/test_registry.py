@@ -48,3 +48,10 @@ def test_paper_order_first_then_the_rest():
     names = [e.name for e in ordered([exp("zeta"), exp("action"), exp("rook"), exp("red-green")])]
     assert names == ["rook", "red-green", "action", "zeta"]
     assert ORDER[0] == "rook"
+
+
+def test_every_experiment_has_the_same_preset_names():
+    """One name for the CI preset everywhere: paper (the protocol), quick (CPU-sized), ci (the tests)."""
+    assert {e.name: tuple(e.presets) for e in all_experiments()} == {
+        e.name: ("paper", "quick", "ci") for e in all_experiments()}
+

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from fullconv.experiments.rook import TRACE
+from fullconv.experiments.context import unit_key
 from fullconv.experiments.runner import run_experiment
 from fullconv.report import figures_for
 
@@ -53,7 +54,7 @@ def test_pattern_and_animation(run):
 def test_each_unit_saves_the_whole_training_trace_the_figures_read(run):
     results, folder = run
     for border in ("same", "full", "full-exact"):
-        trace = json.loads((folder / results["units"] / border / TRACE).read_text())
+        trace = json.loads((folder / results["units"] / unit_key(border=border) / TRACE).read_text())
         assert [r["epoch"] for r in trace] == list(range(1, results["config"]["train"]["epochs"] + 1))
         rows = _rows(results, border)
         assert all(len(r["filter"]) == len(r["acc"]) == len(rows) for r in trace)

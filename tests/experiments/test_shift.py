@@ -1,4 +1,4 @@
-"""Shift experiment: the tiny preset end to end, the same numbers under torchrun, the paper's pattern check."""
+"""Shift experiment: the ci preset end to end, the same numbers under torchrun, the paper's pattern check."""
 from __future__ import annotations
 
 import json
@@ -20,11 +20,11 @@ METRICS = ("acc", "consistency", "diagonal_acc")
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
-    return run_experiment("shift", preset="tiny", out=tmp_path_factory.mktemp("single"), device="cpu", draw=figures_for)
+    return run_experiment("shift", preset="ci", out=tmp_path_factory.mktemp("single"), device="cpu", draw=figures_for)
 
 
 def test_tiny_rows_and_figure(single, tmp_path):
-    cfg = build_config(get("shift"), "tiny")
+    cfg = build_config(get("shift"), "ci")
     rows = single["rows"]
     assert {(r["border"], r["blurpool"]) for r in rows} == {(b, p) for b in cfg.borders for p in cfg.blurpool}
     for row in rows:
@@ -45,7 +45,7 @@ def test_torchrun_two_processes_match_one(single, tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "fullconv", "run", "shift",
-               "--preset", "tiny", "--device", "cpu", "--out", str(tmp_path)]
+               "--preset", "ci", "--device", "cpu", "--out", str(tmp_path)]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "shift" / "results.json").read_text())
@@ -72,7 +72,7 @@ def test_check_pattern():
 
 def test_bad_config_and_missing_data(tmp_path):
     with pytest.raises(ValueError, match="unknown arch 'resnet19'"):
-        build_config(get("shift"), "tiny", ["archs=resnet19"])
+        build_config(get("shift"), "ci", ["archs=resnet19"])
     with pytest.raises(ValueError, match="needs --data PATH"):
         run_experiment("shift", preset="paper", out=tmp_path, device="cpu", sets=["archs=resnet18"])
     with pytest.raises(FileNotFoundError, match="train not found"):

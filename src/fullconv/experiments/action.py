@@ -22,7 +22,7 @@ from ..models import create
 from ..models.heads import check_head
 from ..models.resnet3d import DEPTHS
 from ..training import InMemory, TrainConfig, evaluate, fit
-from . import Experiment, ExperimentConfig, RunContext, register
+from . import Experiment, ExperimentConfig, RunContext, register, unit_key
 from .stats import by_seed, paired_effect
 
 #: Variants as ``border:dims``; ``same`` is the unconverted network (zero padding in time and space).
@@ -181,7 +181,7 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
     for dataset, depth, variant, seed in product(cfg.datasets, cfg.depths, cfg.variants, ctx.seeds):
         border, dims = parse_variant(variant)
         ctx.log(f"{dataset} depth {depth} {border} over {dims} seed {seed}")
-        rows.append(ctx.unit(f"{dataset}-d{depth}-{border}-{dims}-s{seed}",
+        rows.append(ctx.unit(unit_key(dataset=dataset, depth=depth, border=border, dims=dims, seed=seed),
                              partial(train_variant, cfg=cfg, ctx=ctx, dataset=dataset, depth=depth, border=border,
                                      dims=dims, seed=seed)))
     return rows

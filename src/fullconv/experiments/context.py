@@ -20,6 +20,16 @@ from .identity import differences
 _UNIT_KEY = re.compile(r"^[A-Za-z0-9_.=,+-]+(/[A-Za-z0-9_.=,+-]+)*$")
 
 
+def unit_key(**parts) -> str:
+    """The one format of a unit's key (and folder): ``name=value`` per part, in the order given, joined by ``/``.
+
+    Example:
+        >>> unit_key(border="full-exact", per_class=50, seed=0)
+        'border=full-exact/per_class=50/seed=0'
+    """
+    return "/".join(f"{name}={value}" for name, value in parts.items())
+
+
 @dataclass
 class RunContext:
     """The run an experiment is part of.

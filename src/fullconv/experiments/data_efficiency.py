@@ -36,7 +36,7 @@ from ..models.heads import check_head
 from ..training import InMemory, TrainConfig, evaluate, fit
 from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
 from ..utils.io import atomic_write_json
-from . import Experiment, ExperimentConfig, RunContext, register
+from . import Experiment, ExperimentConfig, RunContext, register, unit_key
 from .stats import by_seed, paired_effect
 
 SOURCES = ("imagenet", "fashion-mnist")
@@ -225,7 +225,7 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
             return {"border": border, "per_class": n, "seed": seed, "acc": test["acc"], "n_train": len(indices),
                     "steps": len(result.history) * math.ceil(len(train) / cfg.train.batch_size), "best_epoch": result.best_epoch,
                     "train_loss": result.history[-1]["train_loss"]}
-        rows.append(ctx.unit(f"{border}/per_class{n}/seed{seed}", unit))
+        rows.append(ctx.unit(unit_key(border=border, per_class=n, seed=seed), unit))
     return rows
 
 

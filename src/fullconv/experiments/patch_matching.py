@@ -28,7 +28,7 @@ from ..layers import BorderName
 from ..metrics.retrieval import fpr95
 from ..models.hardnet import HardNet, PairDistances, hardest_in_batch_loss
 from ..training import InMemory, TrainConfig, fit
-from . import Experiment, ExperimentConfig, RunContext, register
+from . import Experiment, ExperimentConfig, RunContext, register, unit_key
 
 SOURCES = ("phototour", "fashion-mnist")
 
@@ -124,7 +124,7 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
                 loss_fn=loss_fn, progress=ctx.progress, resume=ctx.resume)
             return [{"border": border, "triplets": t, "seed": seed, "test": name,
                      "fpr95": test_fpr95(net, data, ctx.device, cfg.train.batch_size)} for name, data in tests.items()]
-        rows += ctx.unit(f"{border}/triplets{t}/seed{seed}", unit)
+        rows += ctx.unit(unit_key(border=border, triplets=t, seed=seed), unit)
     return rows
 
 

@@ -30,7 +30,7 @@ from ..layers import BorderName
 from ..models import create
 from ..training import InMemory, TrainConfig, evaluate, fit
 from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
-from . import Experiment, ExperimentConfig, RunContext, register
+from . import Experiment, ExperimentConfig, RunContext, register, unit_key
 from .pretrain import (
     check_arch, head_name, imagenet_state, load_backbone, pretrain_fashion_mnist, state_file, total_stride,
 )
@@ -173,7 +173,7 @@ def pretrained_backbone(cfg: Config, ctx: RunContext, arch: str) -> dict:
                                       epochs=cfg.pretrain_epochs, batch_size=64, lr=1e-3, seed=0,
                                       device=ctx.device, margin=cfg.pretrain_margin, progress=ctx.progress)
 
-    key = f"pretrain-fashion-mnist/{arch}"
+    key = unit_key(pretrain="fashion-mnist", arch=arch)
     info = ctx.unit(key, pretrain)
     ctx.log(f"{arch} pretrained on Fashion-MNIST: validation accuracy {info['val_acc']:.1f} %")
     return torch.load(ctx.unit_dir(key) / "backbone.pt", map_location="cpu", weights_only=True)
@@ -214,7 +214,7 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
             def unit(run_dir: Path, arch=arch, init=init, border=border, frame=frame) -> dict:
                 return train_unit(cfg, ctx, splits, backbones.get(arch), arch=arch, init=init, border=border,
                                   frame=frame, seed=seed, run_dir=run_dir)
-            row = ctx.unit(f"{arch}/{init}/{border}/frame{frame}/seed{seed}", unit)
+            row = ctx.unit(unit_key(arch=arch, init=init, border=border, frame=frame, seed=seed), unit)
             rows.append(dict(row, source=source))
     return rows
 

@@ -26,7 +26,7 @@ from ..layers import BORDERS, BorderName
 from ..models.tiny import StackedConvMaxNet, red_green_net, seeded_members
 from ..training import InMemory, TrainConfig, evaluate, fit, interrupt
 from ..training.process_state import torch_threads
-from . import Experiment, ExperimentConfig, RunContext, register
+from . import Experiment, ExperimentConfig, RunContext, register, unit_key
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def train_border_unit(cfg: Config, border: str, ctx: RunContext, splits: dict[st
     if quiet:
         torch.set_num_threads(1)
     splits = splits if splits is not None else load_splits(cfg)
-    return ctx.unit(border, lambda folder: train_border(cfg, border, ctx.seeds, folder, ctx.device, ctx.resume,
+    return ctx.unit(unit_key(border=border), lambda folder: train_border(cfg, border, ctx.seeds, folder, ctx.device, ctx.resume,
                                                         splits, progress=False if quiet else None))
 
 

@@ -22,7 +22,7 @@ from ..models.tiny import StackedConvMaxNet, rook_net, seeded_members
 from ..training import InMemory, TrainConfig, evaluate, fit
 from ..utils.io import atomic_write_json
 from ..training.process_state import torch_threads
-from . import Experiment, ExperimentConfig, RunContext, register
+from . import Experiment, ExperimentConfig, RunContext, register, unit_key
 
 BORDERS = ("same", "valid", "same-circular", "full", "full-exact")
 #: A unit's training trace, saved for the figures: ``[{"epoch", "filter": [member][5][5], "acc": [member]}]``.
@@ -89,7 +89,7 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
     rows: list[dict] = []
     with torch_threads(cfg.threads):
         for border in ctx.progress(list(cfg.borders), desc="rook borders"):
-            rows += ctx.unit(border, lambda folder: train_border(cfg, border, ctx.seeds, folder, ctx.device,
+            rows += ctx.unit(unit_key(border=border), lambda folder: train_border(cfg, border, ctx.seeds, folder, ctx.device,
                                                                  ctx.resume))
     return rows
 

@@ -42,7 +42,7 @@ from ..models import create, with_head
 from ..models.heads import check_head
 from ..training import InMemory, TrainConfig, evaluate, fit
 from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
-from . import Experiment, ExperimentConfig, RunContext, register
+from . import Experiment, ExperimentConfig, RunContext, register, unit_key
 from .stats import by_seed, paired_effect
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "small_resnet")
@@ -268,7 +268,7 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
         for border in cfg.borders:
             for blurpool in cfg.blurpool:
                 for seed in ctx.seeds:
-                    key = f"{arch}/{variant_name(border, blurpool)}/seed={seed}"
+                    key = unit_key(arch=arch, variant=variant_name(border, blurpool), seed=seed)
                     ctx.log(f"training {key}")
                     rows.append(ctx.unit(key, lambda folder, a=arch, b=border, p=blurpool, s=seed:
                                          run_unit(cfg, ctx, data, a, b, p, s, folder)))
@@ -334,13 +334,12 @@ EXPERIMENT = register(Experiment(
             "n_train": 2000, "n_val": 300, "n_test": 1000, "train.epochs": 8, "train.batch_size": 64, "train.lr": 0.2,
             "train.schedule": "cosine", "consistency_pairs": 5, "train.num_workers": 0,
         },
-        "tiny": {
+        "ci": {
             "archs": ("small_resnet",), "dataset": "fashion-canvas", "num_classes": 10, "seeds": 1,
             "borders": ("same", "full"), "blurpool": (True,), "protocol": "custom", "width": 4, "item": 14,
             "max_shift": 4, "crop": 18, "train_jitter": 1, "n_train": 384, "n_val": 64, "n_test": 64,
-            "train.epochs": 2,
-            "train.batch_size": 64, "train.lr": 0.3, "train.schedule": "cosine", "consistency_pairs": 1,
-            "train.num_workers": 0,
+            "train.epochs": 2, "train.batch_size": 64, "train.lr": 0.3, "train.schedule": "cosine",
+            "consistency_pairs": 1, "train.num_workers": 0,
         },
     },
     run=run,

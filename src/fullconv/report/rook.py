@@ -15,6 +15,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ..datasets.rook import rook_images  # noqa: E402
+from ..experiments.context import unit_key  # noqa: E402
 from ..experiments.rook import TRACE  # noqa: E402
 from ..models.tiny import rook_net  # noqa: E402
 from .figures import save_figure  # noqa: E402
@@ -25,7 +26,7 @@ MAX_FRAMES = 50
 
 def training_trace(units_dir: Path, border: str, member: int = 0) -> list[dict]:
     """Per epoch of ``border``'s run: epoch, filter (5×5 list) and training accuracy of one member."""
-    path = units_dir / border / TRACE
+    path = units_dir / unit_key(border=border) / TRACE
     if not path.exists():
         raise FileNotFoundError(f"no training trace {path}; run the rook experiment again with --redo "
                                 f"(fullconv run rook --redo)")
