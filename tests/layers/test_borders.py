@@ -12,7 +12,7 @@ from fullconv.layers import (BORDERS, FULL_BORDERS, SAME_BORDERS, Border, Border
                              get_border)
 from fullconv.layers.padding import effective_kernel
 
-torch.set_default_dtype(torch.float64)
+D = torch.float64  # exact comparisons in float64
 
 F_PAD_MODE = {"circular": "circular", "reflect": "reflect", "replicate": "replicate"}
 
@@ -32,15 +32,15 @@ def test_pads_follow_the_extent(name, kernel, dilation):
     left, right = border.pads(kernel, dilation)
     expected = {"valid": (0, 0), "same": (reach // 2, reach - reach // 2), "full": (reach, reach)}[border.extent]
     assert (left, right) == expected
-    x = torch.randn(1, 1, 16)
-    out = F.conv1d(border.pad(x, ((left, right),)), torch.ones(1, 1, kernel), dilation=dilation)
+    x = torch.randn(1, 1, 16, dtype=D)
+    out = F.conv1d(border.pad(x, ((left, right),)), torch.ones(1, 1, kernel, dtype=D), dilation=dilation)
     assert out.shape[-1] == {"valid": 16 - reach, "same": 16, "full": 16 + reach}[border.extent]
 
 
 @pytest.mark.parametrize("name", BORDERS)
 def test_pad_fills_as_the_fill_says(name):
     border = BORDERS[name]
-    x = torch.randn(2, 3, 6, 7)
+    x = torch.randn(2, 3, 6, 7, dtype=D)
     pads = ((2, 1), (1, 3))
     out = border.pad(x, pads)
     if border.extent == "valid":
@@ -56,7 +56,7 @@ def test_pad_fills_as_the_fill_says(name):
         ring = out.clone()
         ring[:, :, 2:8, 1:8] = corner
         assert torch.equal(ring, corner.expand_as(out))
-        assert torch.equal(border.pad(x, pads, background=5.0)[:, :, 0], torch.full((2, 3, 11), 5.0))
+        assert torch.equal(border.pad(x, pads, background=5.0)[:, :, 0], torch.full((2, 3, 11), 5.0, dtype=D))
     else:  # zeros, and partial (zeros here, the convolution rescales)
         assert torch.equal(out, F.pad(x, (1, 3, 2, 1)))
 
@@ -106,13 +106,13 @@ def test_layers_keep_a_border_value_and_show_its_name():
 def test_a_variant_defined_outside_the_table_works_through_layers_and_convert():
     """A new variant needs only its (extent, fill): full extent with reflection padding."""
     full_reflect = Border("full-reflect", "full", "reflect")
-    conv = BorderConv2d(2, 3, 3, border=full_reflect)
-    x = torch.randn(1, 2, 8, 8)
+    conv = BorderConv2d(2, 3, 3, border=full_reflect, dtype=D)
+    x = torch.randn(1, 2, 8, 8, dtype=D)
     expected = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), conv.weight, conv.bias)
     assert torch.equal(conv(x), expected)
-    net = torchvision.models.resnet18(num_classes=5).eval()
+    net = torchvision.models.resnet18(num_classes=5).double().eval()
     converted, full = convert(net, full_reflect).eval(), convert(net, "full").eval()
-    image = torch.randn(1, 3, 40, 40)
+    image = torch.randn(1, 3, 40, 40, dtype=D)
     assert converted.conv1.border is full_reflect and converted(image).shape == (1, 5)
     # the same grid as full (same extent): only the padded values differ
     assert converted.conv1.pads == full.conv1.pads and converted.layer2[0].conv1.pads == full.layer2[0].conv1.pads
