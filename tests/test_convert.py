@@ -2,11 +2,12 @@
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torchvision
 from torchvision.models import video
 
 import fullconv
-from fullconv import ConversionError, convert
+from fullconv import ConversionError, check_equivariance, convert
 from fullconv.metrics import canvas_shift_error, feature_equivariance_error
 from fullconv.models import small_resnet
 
@@ -179,6 +180,41 @@ def test_untraceable_model_error_names_the_operation():
         convert(_DataDependent(), "full")
     # a same border needs no tracing: the layers are swapped in place
     assert convert(_DataDependent(), "same-circular").conv.border.name == "same-circular"
+
+
+class _ShapeBranch(nn.Module):
+    """A head like timm's VGG ConvMlp: pool up to the kernel when the map is smaller than it."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.bn = nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8)
+        self.block, self.fc = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 4, 5)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.stem(x)))
+        x = x + self.block(x)  # a merge: the converted model runs the traced graph
+        if x.shape[-2] < 5 or x.shape[-1] < 5:  # control flow on a shape
+            x = F.adaptive_avg_pool2d(x, 5)
+        return self.fc(x).mean((2, 3))
+
+
+def test_a_branch_on_shapes_converts_with_an_example_input():
+    torch.manual_seed(0)
+    model = _ShapeBranch().train()
+    with pytest.raises(ConversionError, match=r"at .*test_convert.py:\d+ \(if x.shape\[-2\] < 5.*pass example_input="):
+        convert(model, "full-exact")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    net = convert(model, "full-exact", example_input=torch.randn(2, 3, 32, 32))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # its BatchNorm ran: restored
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    cert = check_equivariance(net.eval(), (2, 3, 16, 16), shifts=[2, 4], calibrate=True)
+    assert cert.exact_on_stride and cert.max_error() <= 1e-9 and cert.sensitivity > 1e-2
+    # the example took the branch without pooling; a small input would have pooled: the graph keeps the first
+    assert "adaptive_avg_pool2d" not in type(net)._fullconv_source and "add" in type(net)._fullconv_source
+    with pytest.raises(ConversionError, match=r"if x.sum\(\) > 0"):  # a branch on a value stays refused
+        convert(_DataDependent(), "full", example_input=torch.randn(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="example_input must be a tensor"):
+        convert(model, "full", example_input=[1, 3, 8, 8])
 
 
 def test_model_without_convolutions_is_a_clear_error():

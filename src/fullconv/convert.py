@@ -114,7 +114,8 @@ def _input_grid(nd: int) -> Grid:
 
 def convert(model: nn.Module, border: str | Border, *, inplace: bool = False, background: float | Sequence[float] = 0.0,
             dims: str | None = None, blurpool: bool = False, blur_size: int = 3,
-            paper_stem_pool: bool = False, output: str = "map") -> nn.Module:
+            paper_stem_pool: bool = False, output: str = "map", example_input: torch.Tensor | None = None
+            ) -> nn.Module:
     """Return ``model`` with every convolution and pooling layer switched to ``border``.
 
     Args:
@@ -139,6 +140,12 @@ def convert(model: nn.Module, border: str | Border, *, inplace: bool = False, ba
             ``"input-size"`` crops that map to the input's positions (the original's output
             indices): the same values where it keeps them, but the border responses beyond the
             input are dropped, so content near the border is cut off. ``full`` variants only.
+        example_input: an input (B, C, *S) for models whose forward branches on *shapes*, such as
+            timm's VGG head (``if x.shape[-2] < self.input_kernel_size: ...``), which ``torch.fx``
+            alone cannot trace. Tracing then runs the model on it alongside and takes each such
+            branch as this input takes it; the converted model keeps those branches at every
+            input size, so give an input of the size you will use. Branches on tensor *values*
+            stay refused. Not needed (and not used) for models that trace without it.
 
     Returns:
         The converted model, an instance of the model's class with the same attributes and the
@@ -171,8 +178,10 @@ def convert(model: nn.Module, border: str | Border, *, inplace: bool = False, ba
     if output == "input-size" and border.extent == "valid":
         raise ValueError("output='input-size' needs a border that keeps the input's positions; valid drops them")
     background = _check_background(background)
+    if example_input is not None and not isinstance(example_input, torch.Tensor):
+        raise ValueError(f"example_input must be a tensor (B, C, *S); got {type(example_input).__name__}")
     converted = _convert_copy(model, border, background, dims, blurpool, blur_size, paper_stem_pool, output,
-                              share_tensors=inplace)
+                              share_tensors=inplace, example_input=example_input)
     if not inplace:
         return converted
     # the copy shares model's parameters and buffers: swapping its state in completes the conversion
@@ -193,12 +202,18 @@ def _check_background(background) -> torch.Tensor:
 
 
 def _convert_copy(model: nn.Module, border: Border, background: torch.Tensor, dims: str | None, blurpool: bool,
-                  blur_size: int, paper_stem_pool: bool, output: str, share_tensors: bool) -> nn.Module:
+                  blur_size: int, paper_stem_pool: bool, output: str, share_tensors: bool,
+                  example_input: torch.Tensor | None = None) -> nn.Module:
     """Convert a deep copy of ``model`` (sharing its parameters and buffers if ``share_tensors``)."""
     memo = {id(t): t for t in _tensors(model)} if share_tensors else {}
     work = copy.deepcopy(model, memo)
+    # branches on shapes are taken as the original model takes them on the example (a copy runs it:
+    # the converted layers' maps are not aligned yet, and the caller's model is never run)
+    reference = copy.deepcopy(model) if example_input is not None else None
     if paper_stem_pool:
         _replace_stem_pool(work)
+        if reference is not None:
+            _replace_stem_pool(reference)
     origins = _swap_layers(work, border, dims, blurpool, blur_size)
     if not origins:
         raise ConversionError(
@@ -206,7 +221,7 @@ def _convert_copy(model: nn.Module, border: Border, background: torch.Tensor, di
             f"build the model from torch.nn convolution modules")
     if border.extent == "same":
         return work  # map sizes and grids are unchanged: nothing to align
-    graph = _trace(work)
+    graph = _trace(work, example_input, reference)
     rewritten = _modularize_pools(work, graph, border, origins)
     placer = _GridPass(work, graph, border, background, dims, origins, output)
     placer.run()
@@ -436,6 +451,10 @@ def _is_torch_layer(module: nn.Module) -> bool:
                for cls in type(module).__mro__)
 
 
+#: A traced node whose value on the example input is not known.
+_UNKNOWN = object()
+
+
 class _Tracer(fx.Tracer):
     """Keeps fullconv's layers and torch.nn's layers as leaves of the graph.
 
@@ -444,9 +463,64 @@ class _Tracer(fx.Tracer):
     are the ``leaves`` given: blocks without a spatial layer that cannot be traced.
     """
 
-    def __init__(self, leaves: Sequence[nn.Module] = ()) -> None:
+    def __init__(self, leaves: Sequence[nn.Module] = (), example: torch.Tensor | None = None,
+                 reference: nn.Module | None = None) -> None:
         super().__init__()
         self.leaves = {id(module) for module in leaves}
+        #: with an example input, every node's value on it when ``reference`` (default: the traced
+        #: model) runs it (``_UNKNOWN`` where it cannot be computed)
+        self.example, self.reference, self.values = example, reference, {}
+        self._evaluating = False  # while a node runs on the example: module calls run plainly, no nodes
+
+    def call_module(self, m: nn.Module, forward, args, kwargs):
+        if self._evaluating:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict):
+        if self._evaluating:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        if self.example is not None:
+            self.values[proxy.node] = self._value(proxy.node)
+        return proxy
+
+    def _value(self, node: fx.Node) -> Any:
+        """``node``'s value on the example input, from the values of its inputs."""
+        if node.op == "placeholder":  # the first is the input; later ones keep their defaults
+            first = not any(n.op == "placeholder" for n in self.values)
+            return self.example if first else (node.args[0] if node.args else _UNKNOWN)
+        if any(self.values.get(n, _UNKNOWN) is _UNKNOWN for n in node.all_input_nodes):
+            return _UNKNOWN
+        args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: self.values[n])
+        self._evaluating = True
+        try:
+            with torch.no_grad():
+                if node.op == "call_function":
+                    return node.target(*args, **kwargs)
+                if node.op == "call_method":
+                    return getattr(args[0], node.target)(*args[1:], **kwargs)
+                runs = self.root if self.reference is None else self.reference
+                if node.op == "call_module":
+                    return runs.get_submodule(node.target)(*args, **kwargs)
+                if node.op == "get_attr":
+                    return operator.attrgetter(node.target)(runs)
+        except Exception:  # an op the example cannot run: its value (and what depends on it) stays unknown
+            return _UNKNOWN
+        finally:
+            self._evaluating = False
+        return _UNKNOWN
+
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        """A branch on a shape (a Python number or bool on the example input) goes as the example's
+        does; a branch on a tensor value, or without an example, is refused as torch.fx refuses it."""
+        value = self.values.get(obj.node, _UNKNOWN)
+        if value is _UNKNOWN or isinstance(value, torch.Tensor):
+            return super().to_bool(obj)
+        return bool(value)
 
     def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
         if isinstance(module, _CONVERTED) or id(module) in self.leaves:
@@ -458,8 +532,11 @@ class _Tracer(fx.Tracer):
         return super().is_leaf_module(module, qualified_name)
 
 
-def _trace(model: nn.Module) -> fx.Graph:
+def _trace(model: nn.Module, example: torch.Tensor | None = None, reference: nn.Module | None = None) -> fx.Graph:
     """Trace ``model``; its parameters and buffers are left as they were before.
+
+    With ``example`` (an input), branches on shapes follow ``reference`` (a model with the same
+    module names, run on the example alongside; see :class:`_Tracer`).
 
     A block that fails to trace but holds no spatial layer becomes a leaf (a pointwise operation
     for the grids), and tracing starts again; a failure inside a block with spatial layers is a
@@ -470,14 +547,15 @@ def _trace(model: nn.Module) -> fx.Graph:
     try:
         while True:
             try:
-                return _Tracer(leaves).trace(model)
+                return _Tracer(leaves, example, reference).trace(model)
             except Exception as error:  # fx raises many types; all mean "cannot trace"
                 block = _failing_block(model, error)
                 if block is None or block is model or any(isinstance(m, _SPATIAL_MODULES) for m in block.modules()):
                     raise ConversionError(
                         f"convert(): torch.fx cannot trace {type(model).__name__} at {_user_frame(error)}: "
                         f"{str(error).splitlines()[0] if str(error) else type(error).__name__}; make that operation "
-                        f"traceable (no Python control flow on tensor values or shapes) or use a 'same' border"
+                        f"traceable (no Python control flow on tensor values or shapes), pass example_input= for "
+                        f"branches on shapes, or use a 'same' border"
                     ) from None
                 leaves.append(block)
             finally:
