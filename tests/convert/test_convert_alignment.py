@@ -146,3 +146,22 @@ def test_fixed_size_interpolation_is_a_clear_error():
 
     with pytest.raises(Exception, match="resizes to a fixed size"):
         convert(Fixed("nearest"), "full")
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_timm_vgg_converts_with_an_example_input(train):
+    """timm's VGG head branches on the map size (vgg.py: ``if x.shape[-2] < self.input_kernel_size``)."""
+    vgg = pytest.importorskip("timm.models.vgg")
+    from fullconv import check_equivariance
+    from fullconv.convert import ConversionError
+
+    torch.manual_seed(0)
+    model = vgg.VGG([8, "M", 16, "M", 16, "M"], num_classes=5, norm_layer=nn.BatchNorm2d).train(train)
+    with pytest.raises(ConversionError, match=r"vgg.py:\d+ \(if x.shape\[-2\] < self.input_kernel_size"):
+        convert(model, "full-exact")
+    net = convert(model, "full-exact", example_input=torch.randn(2, 3, 64, 64))
+    # 48 px of content keep every map at least 7 wide: the head then never pools adaptively
+    cert = check_equivariance(net, (2, 3, 48, 48), shifts=[8], calibrate=True)
+    assert cert.exact_on_stride and cert.max_error() <= 1e-9 and cert.sensitivity > 1e-2
+    same = check_equivariance(convert(model, "same"), (2, 3, 48, 48), shifts=[8], calibrate=True)
+    assert same.max_error() > 1e-6
