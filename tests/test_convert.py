@@ -225,3 +225,17 @@ def test_model_without_convolutions_is_a_clear_error():
 def test_already_converted_model_is_a_clear_error():
     with pytest.raises(ConversionError, match="already converted"):
         convert(convert(torchvision.models.resnet18(), "same-reflect"), "full")
+
+
+@pytest.mark.parametrize("border", ["same", "full-exact"])
+def test_a_convolution_with_its_own_forward_is_refused_not_changed(border):
+    """timm's weight-standardised convolutions (NF-ResNet, BiT) compute their weight in forward: a
+    border layer in their place would compute another function, even with a same border."""
+    layers = pytest.importorskip("timm.layers")
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Sequential(layers.StdConv2d(4, 4, 3, padding=1)))
+    with pytest.raises(ConversionError, match=r"layer '1.0' is a StdConv2d \(timm.layers.std_conv\), an nn.Conv2d "
+                                              r"subclass with its own forward"):
+        convert(model, border)
+    # a subclass that only pads in its forward (TensorFlow's "same") is a convolution to convert
+    same_padded = nn.Sequential(layers.Conv2dSame(3, 4, 3, stride=2))
+    assert convert(same_padded, border)[0].border.name == border

@@ -326,6 +326,24 @@ def layer_pads(border: Border, kernel: Sequence[int], dilation: Sequence[int], s
     return tuple(pads)
 
 
+#: Convolution subclasses whose own forward only pads (TensorFlow's "same", computed per input
+#: size) before a plain convolution: the border replaces that padding, so they convert as convolutions.
+_PADDING_ONLY_CONVS = frozenset({"timm.layers.conv2d_same.Conv2dSame"})
+
+
+def _check_plain_conv(name: str, layer: nn.Module, nd: int) -> None:
+    """Refuse a convolution subclass whose forward computes more than the convolution (timm's
+    weight-standardised ``StdConv2d`` / ``ScaledStdConv2d``): the border layer would drop it."""
+    cls, base = type(layer), next(b for b, n in _CONVS.items() if n == nd)
+    if cls is base or f"{cls.__module__}.{cls.__qualname__}" in _PADDING_ONLY_CONVS:
+        return
+    if cls.forward is not base.forward or cls._conv_forward is not base._conv_forward:
+        raise ConversionError(
+            f"convert(): layer {name!r} is a {cls.__qualname__} ({cls.__module__}), an nn.Conv{nd}d subclass with "
+            f"its own forward (such as a weight standardisation); a border layer would drop what that forward "
+            f"adds, so it is not converted. Build the model with plain nn.Conv{nd}d layers")
+
+
 def _convert_conv(layer: nn.Module, nd: int, border: Border, dims: str | None) -> tuple[nn.Module, tuple[int, ...]]:
     kernel, stride, dilation = layer.kernel_size, layer.stride, layer.dilation
     border_dims = _border_dims(nd, dims)
@@ -393,7 +411,7 @@ Origins = dict[int, tuple[int, ...]]
 def _swap_layers(model: nn.Module, border: Border, dims: str | None, blurpool: bool, blur_size: int) -> Origins:
     """Replace every conv/pool child in place; returns the original left padding of each new layer."""
     origins: Origins = {}
-    for parent in list(model.modules()):
+    for prefix, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
             new = None
             if isinstance(child, _CONVERTED):
@@ -401,6 +419,7 @@ def _swap_layers(model: nn.Module, border: Border, dims: str | None, blurpool: b
                                       f"convert the original model instead")
             # subclasses count too (torchvision's Conv3DSimple is an nn.Conv3d): the border decides the padding
             if (nd := _kind(child, _CONVS)):
+                _check_plain_conv(f"{prefix}.{name}" if prefix else name, child, nd)
                 new, left = _convert_conv(child, nd, border, dims)
             elif (nd := _kind(child, _CONV_TRANSPOSES)) and border.extent != "same":
                 new, left = _convert_conv_transpose(child, nd, border, dims)
