@@ -147,9 +147,16 @@ for _family, _arch, _slow in [
     ("MobileOne", "mobileone_s0", True),
     ("GENet", "gernet_s", True),
     ("VoVNet", "ese_vovnet19b_dw", True),
+    ("ResNet (deep tiered stem)", "resnet10t", True),
+    ("CSPResNet", "cspresnet50", True),
 ]:
     TIMM_FAMILIES[_family] = _arch
     register(ZooModel(f"timm/{_arch}", _timm(_arch), needs="timm", slow=_slow))
+
+# Larger content: 8 px would be smaller than what DLA-46-C's own forward needs.
+for _family, _arch, _shape in [("DLA (compact)", "dla46_c", (2, 3, 32, 32))]:
+    TIMM_FAMILIES[_family] = _arch
+    register(ZooModel(f"timm/{_arch}", _timm(_arch), input_shape=_shape, needs="timm", slow=True))
 
 
 def zoo_params(predicate: Callable[[ZooModel], bool] = lambda model: True) -> list:
