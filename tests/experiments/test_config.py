@@ -40,7 +40,7 @@ def test_values_take_the_field_types():
     ("amp=2", "--set amp=2: expected a bool"),
     ("crop=1,2,3", "--set crop=1,2,3: expected 2 comma-separated values"),
     ("sizes=1,x", "--set sizes=1,x: item .x.: expected int"),
-    ("mode=time", "--set mode=time: choose one of: spatial, spacetime"),
+    ("mode=time", "--set mode: unknown mode 'time'; choose one of: spatial, spacetime"),
     ("nope=1", "--set nope: unknown key; choose one of: seeds, lr"),
     ("seeds", "expected key=value"),
 ])

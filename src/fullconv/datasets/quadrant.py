@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from ..utils.canvas import place_on_canvas
 from ..utils.constants import IMAGENET_MEAN, IMAGENET_STD
 from .images import ImageSet, load_images
+from .splits import SPLIT_PROTOCOLS
 
 FRAME_COLOURS = ("black", "mean")
 SPLITS = ("train", "val", "test")
@@ -61,8 +62,8 @@ def quadrant_images(source: str, sizes: Sequence[int], item: int, seed: int,
     """
     if len(sizes) != len(SPLITS) or min(sizes) < 1:
         raise ValueError(f"need {len(SPLITS)} positive split sizes (train, val, test); got {tuple(sizes)}")
-    if protocol not in ("disjoint", "paper"):
-        raise ValueError(f"unknown split_protocol {protocol!r}; choose one of: disjoint, paper")
+    if protocol not in SPLIT_PROTOCOLS:
+        raise ValueError(f"unknown split_protocol {protocol!r}; choose one of: {', '.join(SPLIT_PROTOCOLS)}")
     if protocol == "paper":
         pool = load_images(source, max(sizes), item, seed)
         return {name: ImageSet(pool.images[:n], pool.ids[:n]) for name, n in zip(SPLITS, sizes)}

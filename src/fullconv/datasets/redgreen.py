@@ -24,13 +24,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .splits import split_generator
+from .splits import SPLIT_PROTOCOLS, split_generator
 
 SPLITS = ("train", "val", "similar", "dissimilar")
 #: Splits in the order in which they are drawn; a later split never repeats an earlier one's image.
 DRAW_ORDER = ("train", "val", "test")
-#: ``disjoint``: our splits; ``paper``: validation and test are the head of the training split.
-SPLIT_PROTOCOLS = ("disjoint", "paper")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ training images. Here every split has its own seed by construction.
 from __future__ import annotations
 
 import hashlib
+from typing import Literal, get_args
 
 import torch
 
@@ -42,3 +43,10 @@ def disjoint_indices(n_total: int, sizes: dict[str, int], root_seed: int, pool: 
         out[name] = order[start:start + size]
         start += size
     return out
+
+
+#: How the splits of a generated data set relate. ``disjoint`` (ours): no image in two splits.
+#: ``paper``: the paper's code's splits, whose validation and test images are copies of training
+#: images (red-green) or the same images (quadrant); kept to compare with its numbers.
+SplitProtocol = Literal["disjoint", "paper"]
+SPLIT_PROTOCOLS: tuple[str, ...] = get_args(SplitProtocol)

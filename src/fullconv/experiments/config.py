@@ -134,6 +134,10 @@ def get_value(config: Any, key: str) -> Any:
 
 def parse_value(text: str, kind: Any, key: str) -> Any:
     """Parse ``text`` as a value of type ``kind`` (the field ``key``), or raise a ValueError saying what was expected."""
+    if typing.get_origin(kind) is typing.Literal:  # a name: the error says which one is not a choice
+        choice = next((c for c in typing.get_args(kind) if str(c) == text), text)
+        check_choice(key, choice, kind)
+        return choice
     items = typing.get_args(kind)
     if typing.get_origin(kind) is tuple and items[-1:] == (...,) and typing.get_origin(items[0]) is typing.Literal:
         # a list of names (borders=same,full): the error names the one that is not a choice

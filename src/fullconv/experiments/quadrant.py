@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 import torch.nn as nn
@@ -25,7 +26,7 @@ from torch.utils.data import DataLoader
 from ..convert import convert
 from ..datasets.images import ImageSet
 from ..datasets.quadrant import QuadrantCanvas, QuadrantGeometry, frame_value, quadrant_images
-from ..datasets.splits import split_seed
+from ..datasets.splits import SplitProtocol, split_seed
 from ..layers import BorderName
 from ..models import create
 from ..training import InMemory, TrainConfig, evaluate, fit
@@ -35,8 +36,8 @@ from .pretrain import (
     check_arch, head_name, imagenet_state, load_backbone, pretrain_fashion_mnist, state_file, total_stride,
 )
 
-INITS = ("pretrained", "random", "scratch")
-PRETRAINED_ON = ("imagenet", "fashion-mnist")
+Init = Literal["pretrained", "random", "scratch"]
+INITS: tuple[str, ...] = get_args(Init)
 
 
 @dataclass(frozen=True)
@@ -45,22 +46,22 @@ class Config(ExperimentConfig):
 
     seeds: int = 1
     archs: tuple[str, ...] = ("bagnet33", "resnet18", "densenet121")
-    inits: tuple[str, ...] = INITS  # scratch | pretrained | random (frozen backbones for the last two)
+    inits: tuple[Init, ...] = INITS  # scratch | pretrained | random (frozen backbones for the last two)
     borders: tuple[BorderName, ...] = ("same", "full", "full-exact")
     frames: tuple[int, ...] = (0, 16, 32, 64, 128, 256, 512)  # px of black frame added around the canvas
-    frame_colour: str = "black"  # black | mean (the normalisation mean: the paper's padding value)
+    frame_colour: Literal["black", "mean"] = "black"  # black | mean (the normalisation mean: the paper's padding value)
     item: int = 56
     canvas: int = 120  # px of the canvas the item sits in a quadrant of
     n_train: int = 1000
     n_val: int = 1000
     n_test: int = 1000
-    split_protocol: str = "disjoint"  # paper: train, val and test are the same images, as the paper's code
+    split_protocol: SplitProtocol = "disjoint"  # paper: train, val and test are the same images, as the paper's code
     # SGD with Nesterov momentum; the lr ÷ 10 when the val loss plateaus, best weights reloaded
     train: TrainConfig = TrainConfig(epochs=30, batch_size=8, optimizer="sgd", lr=1e-3, momentum=0.9, nesterov=True,
                                      weight_decay=5e-5, schedule="plateau", gamma=0.1, plateau_patience=5,
                                      plateau_reload_best=True, min_lr=1e-6, keep_best="val_loss")
     head_epochs: int = 30  # frozen backbones: epochs of the linear head on cached features (train.epochs otherwise)
-    pretrained_on: str = "imagenet"  # imagenet (torch cache or --weights) | fashion-mnist (`fullconv pretrain`)
+    pretrained_on: Literal["imagenet", "fashion-mnist"] = "imagenet"  # imagenet (torch cache or --weights) | fashion-mnist (`fullconv pretrain`)
     pretrain_images: int = 10000  # pretrained_on=fashion-mnist: training images of the backbone
     pretrain_epochs: int = 10  # pretrained_on=fashion-mnist: its epochs
     pretrain_margin: int = 16  # Fashion-MNIST pretraining: images at random positions on a canvas this much larger
@@ -185,12 +186,6 @@ def check_config(cfg: Config) -> None:
         if geometry.offset % total_stride(check_arch(arch)):
             raise ValueError(f"class offset canvas-item = {geometry.offset} is not a multiple of {arch}'s total "
                              f"stride {total_stride(arch)}; choose item and canvas so that it is (paper: 56 on 120)")
-    for init in cfg.inits:
-        if init not in INITS:
-            raise ValueError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
-    if cfg.pretrained_on not in PRETRAINED_ON:
-        raise ValueError(f"unknown pretrained_on {cfg.pretrained_on!r}; choose one of: {', '.join(PRETRAINED_ON)}")
-    frame_value(cfg.frame_colour)
 
 
 def validate(cfg: Config, ctx: RunContext) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from ..datasets.redgreen import SPLIT_PROTOCOLS, RedGreenSpec, red_green
+from ..datasets.redgreen import RedGreenSpec, red_green
+from ..datasets.splits import SplitProtocol
 from ..layers import BORDERS, BorderName
 from ..models.tiny import StackedConvMaxNet, red_green_net, seeded_members
 from ..training import InMemory, TrainConfig, evaluate, fit, interrupt
@@ -41,13 +42,8 @@ class Config(ExperimentConfig):
     n_val: int = 1000
     n_test: int = 1000
     data_seed: int = 0
-    split_protocol: str = "disjoint"  # paper: val and test images copied from the training images, as the paper's code
+    split_protocol: SplitProtocol = "disjoint"  # paper: val and test images copied from the training images, as the paper's code
     workers: int = 2  # borders trained at once, each in its own process with one torch thread (CPU)
-
-    def __post_init__(self) -> None:
-        if self.split_protocol not in SPLIT_PROTOCOLS:
-            raise ValueError(f"unknown split_protocol {self.split_protocol!r}; choose one of: "
-                             f"{', '.join(SPLIT_PROTOCOLS)} (paper: the paper's code's test = training images)")
 
     def spec(self) -> RedGreenSpec:
         return RedGreenSpec(n_train=self.n_train, n_val=self.n_val, n_test=self.n_test)
