@@ -5,6 +5,7 @@ from .blurpool import BlurPool, blur_downsample, blur_filter
 from .conv import (BORDER_CONV, BORDER_CONV_TRANSPOSE, BorderConv1d, BorderConv2d, BorderConv3d,
                    BorderConvTranspose1d, BorderConvTranspose2d, BorderConvTranspose3d)
 from .pool import BorderPool
+from .polyphase import polyphase_downsample, select_phase
 from .padding import corner_background, full_phase_left, pad_constant, valid_phase_left
 
 __all__ = [
@@ -12,5 +13,5 @@ __all__ = [
     "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d",
     "BORDER_CONV_TRANSPOSE", "BorderConvTranspose1d", "BorderConvTranspose2d", "BorderConvTranspose3d",
     "corner_background", "full_phase_left", "pad_constant", "valid_phase_left",
-    "BorderPool", "align", "BlurPool", "blur_downsample", "blur_filter",
+    "BorderPool", "align", "BlurPool", "blur_downsample", "blur_filter", "polyphase_downsample", "select_phase",
 ]
