@@ -134,28 +134,31 @@ def get_value(config: Any, key: str) -> Any:
 
 def parse_value(text: str, kind: Any, key: str) -> Any:
     """Parse ``text`` as a value of type ``kind`` (the field ``key``), or raise a ValueError saying what was expected."""
-    if typing.get_origin(kind) is typing.Literal:  # a name: the error says which one is not a choice
-        choice = next((c for c in typing.get_args(kind) if str(c) == text), text)
-        check_choice(key, choice, kind)
-        return choice
-    items = typing.get_args(kind)
-    if typing.get_origin(kind) is tuple and items[-1:] == (...,) and typing.get_origin(items[0]) is typing.Literal:
-        # a list of names (borders=same,full): the error names the one that is not a choice
-        values = tuple(part.strip() for part in text.split(",")) if text.strip() else ()
-        for value in values:
-            check_choice(key, value, items[0])
-        return values
     try:
         return _parse(text, kind)
+    except _NotAChoice as error:  # a name, alone or in a list: the error names the one that is not a choice
+        raise _unknown_choice(key, error.value, error.kind) from None
     except ValueError as error:
         raise ValueError(f"--set {key}={text}: {error}") from None
+
+
+class _NotAChoice(ValueError):
+    """``value`` is not one of the ``Literal`` type ``kind``'s choices."""
+
+    def __init__(self, value: Any, kind: Any) -> None:
+        super().__init__(f"choose one of: {', '.join(map(str, typing.get_args(kind)))}")
+        self.value, self.kind = value, kind
+
+
+def _unknown_choice(name: str, value: Any, kind: Any) -> ValueError:
+    choices = ", ".join(map(str, typing.get_args(kind)))
+    return ValueError(f"--set {name}: unknown {name.removesuffix('s')} {value!r}; choose one of: {choices}")
 
 
 def check_choice(name: str, value: Any, kind: Any) -> None:
     """Raise unless ``value`` is one of the ``Literal`` type ``kind``'s choices (no-op for other types)."""
     if typing.get_origin(kind) is typing.Literal and value not in typing.get_args(kind):
-        choices = ", ".join(map(str, typing.get_args(kind)))
-        raise ValueError(f"--set {name}: unknown {name.removesuffix('s')} {value!r}; choose one of: {choices}")
+        raise _unknown_choice(name, value, kind)
 
 
 def _parse(text: str, kind: Any) -> Any:
@@ -176,7 +179,7 @@ def _parse(text: str, kind: Any) -> Any:
         for choice in args:
             if str(choice) == text:
                 return choice
-        raise ValueError(f"choose one of: {', '.join(str(a) for a in args)}")
+        raise _NotAChoice(text, kind)
     if origin is tuple:
         items = [part.strip() for part in text.split(",")] if text.strip() else []
         kinds = [args[0]] * len(items) if len(args) == 2 and args[1] is Ellipsis else list(args) or [str] * len(items)
@@ -186,6 +189,8 @@ def _parse(text: str, kind: Any) -> Any:
         for item, item_kind in zip(items, kinds):
             try:
                 values.append(_parse(item, item_kind))
+            except _NotAChoice:
+                raise  # named as it is, not by its place in the list
             except ValueError as error:
                 raise ValueError(f"item {item!r}: {error}") from None
         return tuple(values)
@@ -294,12 +299,14 @@ def field_help(config_cls: type) -> dict[str, str]:
     """
     fields, keywords = _comments(config_cls)
     hints = typing.get_type_hints(config_cls)
+    groups: dict[str, dict[str, str]] = {}  # each group's own help, read once
     out = {}
     for key in field_types(config_cls):
         group, _, leaf = key.rpartition(".")
         if group:
-            own = field_help(hints[group])
-            out[key] = keywords.get(leaf) or own.get(leaf) or GLOSSARY.get(leaf, "")
+            if group not in groups:
+                groups[group] = field_help(hints[group])
+            out[key] = keywords.get(leaf) or groups[group].get(leaf) or GLOSSARY.get(leaf, "")
         else:
             out[key] = fields.get(key) or GLOSSARY.get(key, "")
     return out
