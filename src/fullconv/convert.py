@@ -29,7 +29,7 @@ import copy
 import linecache
 import operator
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -41,6 +41,7 @@ from .layers.align import align, crop_to
 from .layers.borders import BORDERS, Border, get_border
 from .layers.conv import BORDER_CONV, BORDER_CONV_TRANSPOSE, _BorderConvMixin, _BorderConvTransposeMixin
 from .layers.padding import effective_kernel, per_dim
+from .layers.polyphase import choose_phase
 from .layers.pool import BorderPool
 from .layers.upsample import interpolate_on_background
 
@@ -88,6 +89,11 @@ class Grid:
     #: dims of the tensor (batch, channels, ..., then the spatial ones); a reduction over leading
     #: dims (SKNet's sum over its branches) keeps the grid
     rank: int | None = None
+    #: ``downsample="polyphase"``: the per-sample phase choices this map was subsampled with, one
+    #: key per resolution level. Sample ``b``'s element ``j`` is then the original index
+    #: ``j - lead + φ_b`` with ``φ_b`` in [0, 1) set by those choices; maps with the same choices
+    #: have the same ``φ_b`` for every sample, so they align by ``lead`` alone.
+    phase: tuple = ()
 
 
 class _NetworkInput:
@@ -112,10 +118,14 @@ def _input_grid(nd: int) -> Grid:
     return Grid((0,) * nd, (1,) * nd, nd + 2)
 
 
+#: how strided layers subsample (``convert(..., downsample=)``)
+DOWNSAMPLES = ("strided", "polyphase", "blur-polyphase")
+
+
 def convert(model: nn.Module, border: str | Border, *, inplace: bool = False, background: float | Sequence[float] = 0.0,
             dims: str | None = None, blurpool: bool = False, blur_size: int = 3,
-            paper_stem_pool: bool = False, output: str = "map", example_input: torch.Tensor | None = None
-            ) -> nn.Module:
+            paper_stem_pool: bool = False, output: str = "map", example_input: torch.Tensor | None = None,
+            downsample: str = "strided") -> nn.Module:
     """Return ``model`` with every convolution and pooling layer switched to ``border``.
 
     Args:
@@ -146,6 +156,17 @@ def convert(model: nn.Module, border: str | Border, *, inplace: bool = False, ba
             branch as this input takes it; the converted model keeps those branches at every
             input size, so give an input of the size you will use. Branches on tensor *values*
             stay refused. Not needed (and not used) for models that trace without it.
+        downsample: how strided layers subsample. ``"strided"`` (default) keeps every ``s``-th
+            output from the first. ``"polyphase"`` keeps, per sample, the phase of largest
+            background-subtracted norm (:mod:`fullconv.layers.polyphase`), chosen once per
+            resolution level on the input of its first strided layer; every strided layer of that
+            level (a ResNet block's main path and shortcut) keeps the same original indices, and
+            computes only those. With ``full-exact`` the model is then exactly invariant to every
+            integer shift of content on a constant canvas (global pooling head, content inside the
+            canvas); with ``full`` approximately, as APS is under zero padding.
+            ``"blur-polyphase"``: BlurPool's filter before the selection (``blurpool=True``'s
+            layout, 2-D models). ``full`` borders only; models that upsample a polyphase map
+            (U-Nets, HRNet) are refused.
 
     Returns:
         The converted model, an instance of the model's class with the same attributes and the
@@ -177,11 +198,23 @@ def convert(model: nn.Module, border: str | Border, *, inplace: bool = False, ba
         raise ValueError(f"unknown output {output!r}; choose 'map' (the full output map) or 'input-size'")
     if output == "input-size" and border.extent == "valid":
         raise ValueError("output='input-size' needs a border that keeps the input's positions; valid drops them")
+    if downsample not in DOWNSAMPLES:
+        raise ValueError(f"unknown downsample {downsample!r}; choose one of: {', '.join(DOWNSAMPLES)}")
+    if downsample != "strided" and border.extent != "full":
+        raise ValueError(f"downsample={downsample!r} needs a full border (full or full-exact), not {border.name!r}: "
+                         f"the phases of other borders do not move with the content")
+    if downsample != "strided" and blurpool:
+        raise ValueError("blurpool=True chooses a fixed phase; for a blur before polyphase selection use "
+                         "downsample='blur-polyphase' without blurpool")
+    if downsample != "strided" and dims == "spatial":
+        raise ValueError(f"downsample={downsample!r} needs dims='spacetime': with zero-padded time the frames' "
+                         f"backgrounds differ")
     background = _check_background(background)
     if example_input is not None and not isinstance(example_input, torch.Tensor):
         raise ValueError(f"example_input must be a tensor (B, C, *S); got {type(example_input).__name__}")
-    converted = _convert_copy(model, border, background, dims, blurpool, blur_size, paper_stem_pool, output,
-                              share_tensors=inplace, example_input=example_input)
+    converted = _convert_copy(model, border, background, dims, blurpool or downsample == "blur-polyphase", blur_size,
+                              paper_stem_pool, output, share_tensors=inplace, example_input=example_input,
+                              polyphase=downsample != "strided")
     if not inplace:
         return converted
     # the copy shares model's parameters and buffers: swapping its state in completes the conversion
@@ -203,7 +236,7 @@ def _check_background(background) -> torch.Tensor:
 
 def _convert_copy(model: nn.Module, border: Border, background: torch.Tensor, dims: str | None, blurpool: bool,
                   blur_size: int, paper_stem_pool: bool, output: str, share_tensors: bool,
-                  example_input: torch.Tensor | None = None) -> nn.Module:
+                  example_input: torch.Tensor | None = None, polyphase: bool = False) -> nn.Module:
     """Convert a deep copy of ``model`` (sharing its parameters and buffers if ``share_tensors``)."""
     memo = {id(t): t for t in _tensors(model)} if share_tensors else {}
     work = copy.deepcopy(model, memo)
@@ -223,7 +256,7 @@ def _convert_copy(model: nn.Module, border: Border, background: torch.Tensor, di
         return work  # map sizes and grids are unchanged: nothing to align
     graph = _trace(work, example_input, reference)
     rewritten = _modularize_pools(work, graph, border, origins)
-    placer = _GridPass(work, graph, border, background, dims, origins, output)
+    placer = _GridPass(work, graph, border, background, dims, origins, output, polyphase)
     placer.run()
     if rewritten or placer.rewritten:
         _use_graph_forward(work, graph)
@@ -650,8 +683,10 @@ class _GridPass:
     """Walks the graph once: places every window layer on its grid and aligns branches where they meet."""
 
     def __init__(self, model: nn.Module, graph: fx.Graph, border: Border, background: torch.Tensor,
-                 dims: str | None, origins: Origins, output: str = "map") -> None:
-        self.model, self.graph, self.output = model, graph, output
+                 dims: str | None, origins: Origins, output: str = "map", polyphase: bool = False) -> None:
+        self.model, self.graph, self.output, self.polyphase = model, graph, output, polyphase
+        #: per resolution level (input stride, layer stride, earlier choices), the node of its phase choice
+        self.decisions: dict[tuple, fx.Node] = {}
         self.border, self.background, self.dims, self.origins = border, background, dims, origins
         #: whether the graph now differs from the model's own forward (alignment inserted)
         self.rewritten = False
@@ -715,17 +750,45 @@ class _GridPass:
             raise ConversionError(f"convert(): layer {node.target!r} is {nd}-D but its input has {len(grid.lead)} "
                                   f"spatial dims; cannot track its sampling grid")
         kernel, dilation = per_dim(module.kernel_size, nd), per_dim(module.dilation, nd)
+        window = module if module.blur is None else module.blur  # the layer that subsamples
+        phased = self.polyphase and any(s > 1 for s in per_dim(window.stride, nd))
+        grid_in = grid
         grid = self._place(node, module, grid, kernel, dilation, per_dim(module.stride, nd),
-                           self.origins[id(module)], margin)
+                           self.origins[id(module)], margin, phased and module.blur is None)
         if module.blur is not None:
             blur = module.blur
             # the blur stands where the strided layer stood: its same padding keeps the original positions
             grid = self._place(node, blur, grid, (blur.size,) * nd, (1,) * nd, blur.stride,
-                               tuple(BORDERS["same"].pads(blur.size if s > 1 else 1)[0] for s in blur.stride), 0)
+                               tuple(BORDERS["same"].pads(blur.size if s > 1 else 1)[0] for s in blur.stride), 0,
+                               phased)
+        if phased:
+            grid = self._choose_phase(node, source, grid_in, grid, per_dim(window.stride, nd))
         return grid
 
+    def _choose_phase(self, node: fx.Node, source: fx.Node, grid_in: Grid, grid: Grid, stride) -> Grid:
+        """Pass the phase of the resolution level to a strided layer (``downsample="polyphase"``).
+
+        The first strided layer of a level (same input stride, same stride, same earlier choices)
+        chooses it on its input; the later ones (a ResNet block's shortcut, or a later block at
+        the same level) keep the same original indices. The choice is a function of a map that
+        moves with the content, so it moves with the content too.
+        """
+        key = (grid_in.stride, tuple(stride), grid_in.phase)
+        if key not in self.decisions:
+            if isinstance(self.grids.get(source), _NetworkInput):
+                values = self.background if self.border.exact else torch.zeros(1)
+                background = values.item() if values.numel() == 1 else tuple(values.tolist())
+            else:
+                background = None if self.border.exact else 0.0
+            offset = tuple(lead % s for lead, s in zip(grid_in.lead, stride))
+            with self.graph.inserting_before(node):
+                self.decisions[key] = self.graph.call_function(choose_phase, (source, tuple(stride), offset, background))
+        node.args = (source, self.decisions[key])
+        self.rewritten = True
+        return replace(grid, phase=grid_in.phase + (key,))
+
     def _place(self, node: fx.Node, layer: nn.Module, grid: Grid, kernel, dilation, stride,
-               original_left: Sequence[int], margin: int) -> Grid:
+               original_left: Sequence[int], margin: int, phased: bool = False) -> Grid:
         """Set the left padding of a window layer so that its outputs keep the original model's
         sampling positions, and return its output grid.
 
@@ -735,21 +798,26 @@ class _GridPass:
         variants take the smallest ``lead_out`` with ``p >= d·(k-1) + margin`` (the first output
         is then computed from padding and the input's first element only), ``valid`` the largest
         with ``p <= 0``.
+
+        A ``phased`` layer (``downsample="polyphase"``) keeps outputs ``s·j + q`` with ``q < s``
+        chosen per sample: ``s - 1`` more padding on each side keeps its first output background
+        and its last content response, whatever ``q``.
         """
         pads, lead = list(layer.pads), []
         for dim, (s, p_o, lead_in) in enumerate(zip(stride, original_left, grid.lead)):
+            extra = s - 1 if phased else 0
             if dim in layer.border_dims:
                 reach = effective_kernel(kernel[dim], dilation[dim]) - 1
-                lead_out = self.border.strided_lead(reach, s, p_o, lead_in, margin)
+                lead_out = self.border.strided_lead(reach, s, p_o, lead_in, margin + extra)
             else:  # a dim that keeps the original padding
                 lead_out, rest = divmod(pads[dim][0] - p_o + lead_in, s)
                 if rest:
                     raise ConversionError(f"convert(): layer {node.target!r} cannot keep the original sampling "
                                           f"positions along dim {dim}; use dims='spacetime'")
-            pads[dim] = (s * lead_out + p_o - lead_in, pads[dim][1])
+            pads[dim] = (s * lead_out + p_o - lead_in, pads[dim][1] + extra)
             lead.append(lead_out)
         layer.pads = tuple(pads)
-        return Grid(tuple(lead), tuple(t * s for t, s in zip(grid.stride, stride)), len(stride) + 2)
+        return Grid(tuple(lead), tuple(t * s for t, s in zip(grid.stride, stride)), len(stride) + 2, grid.phase)
 
     def _transpose(self, node: fx.Node, module: nn.Module):
         """Place a transposed convolution: pad its input, crop its output, return its output grid.
@@ -770,6 +838,7 @@ class _GridPass:
                 margin = 1
         if not isinstance(grid, Grid):
             return grid
+        self._refuse_phased_upsampling(node, grid)
         pads, crops, lead, stride = [], [], [], []
         for s, k, d, p_o, lead_in, t in zip(module.stride, module.kernel_size, module.dilation,
                                            self.origins[id(module)], grid.lead, grid.stride):
@@ -855,13 +924,22 @@ class _GridPass:
                 f"convert(): interpolation {node.name!r} scales by {factors}, which is not an integer dividing the "
                 f"map's stride {grid.stride}; use integer scale factors")
         factors = tuple(int(f) for f in factors)
+        self._refuse_phased_upsampling(node, grid)
         if self.border.exact and mode not in ("nearest", "nearest-exact"):
             # interpolation mixes neighbours: beyond the map's end the canvas holds background
             node.op, node.target = "call_function", interpolate_on_background
             node.args, node.kwargs = (node.args[0], factors, mode), {}
             self.rewritten = True
         return Grid(tuple(lead * f for lead, f in zip(grid.lead, factors)),
-                    tuple(t // f for t, f in zip(grid.stride, factors)), grid.rank)
+                    tuple(t // f for t, f in zip(grid.stride, factors)), grid.rank, grid.phase)
+
+    @staticmethod
+    def _refuse_phased_upsampling(node: fx.Node, grid: Grid) -> None:
+        if grid.phase:
+            raise ConversionError(
+                f"convert(): {node.name!r} upsamples a map subsampled with downsample='polyphase', whose phase "
+                f"differs per sample; polyphase supports networks without upsampling (classifiers), use "
+                f"downsample='strided' here")
 
     def _crop_to_input(self, node: fx.Node, network_input: fx.Node, grid: Grid, scale_factor, mode, align_corners):
         """Crop the upsampled map to the network input's positions (``output="input-size"``)."""
@@ -891,7 +969,7 @@ class _GridPass:
         dims = [d % grid.rank for d in (dims if isinstance(dims, (tuple, list)) else (dims,))]
         if any(d >= grid.rank - len(grid.lead) for d in dims):
             return GLOBAL
-        return Grid(grid.lead, grid.stride, grid.rank if keepdim else grid.rank - len(dims))
+        return Grid(grid.lead, grid.stride, grid.rank if keepdim else grid.rank - len(dims), grid.phase)
 
     def _pointwise(self, node: fx.Node):
         inputs = _spatial_inputs(node, self.grids)
@@ -919,6 +997,10 @@ class _GridPass:
             raise ConversionError(
                 f"convert(): cannot align the inputs of {node.name!r} ({_describe(node)}): their strides differ "
                 f"({', '.join(str(g.stride) for g in grids)})")
+        if any(g.phase != grids[0].phase for g in grids):
+            raise ConversionError(
+                f"convert(): cannot align the inputs of {node.name!r} ({_describe(node)}): they were subsampled with "
+                f"different polyphase choices, so their offset differs per sample; use downsample='strided'")
         latest = tuple(max(g.lead[d] for g in grids) for d in range(nd))
         offsets = tuple(tuple(latest[d] - g.lead[d] for d in range(nd)) for g in grids)
         pick = min if self.border.extent == "valid" else max  # valid keeps the common indices, the others all of them
@@ -928,7 +1010,7 @@ class _GridPass:
         if rank is not None and node.target is torch.stack:
             rank += 1
         lead = tuple(pick(g.lead[d] for g in grids) for d in range(nd))
-        merged = Grid(lead, grids[0].stride, rank)
+        merged = Grid(lead, grids[0].stride, rank, grids[0].phase)
         border_ndim = 2 if (nd == 3 and self.dims == "spatial") else nd
         graph = self.graph
         self.rewritten = True
@@ -937,7 +1019,7 @@ class _GridPass:
             for i, source in enumerate(inputs):
                 item = graph.call_function(operator.getitem, (aligned, i))
                 node.replace_input_with(source, item)
-                self.grids[item] = Grid(lead, grids[0].stride, aligned_rank)
+                self.grids[item] = Grid(lead, grids[0].stride, aligned_rank, grids[0].phase)
         return merged
 
 

@@ -33,6 +33,7 @@ from torch import Tensor
 from .borders import BORDERS, Border, get_border
 from .conv import CONV_FN
 from .padding import corner_background, pad_constant
+from .polyphase import take_phase
 
 MAX_BLUR_SIZE = 7
 
@@ -97,7 +98,8 @@ def _border_dims(border_dims: Sequence[int] | None, ndim: int) -> tuple[int, ...
 
 def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, border: str | Border = "same",
                     background: Tensor | float | None = None, border_dims: Sequence[int] | None = None,
-                    *, pads: Sequence[tuple[int, int]] | None = None, kernel: Tensor | None = None) -> Tensor:
+                    *, pads: Sequence[tuple[int, int]] | None = None, kernel: Tensor | None = None,
+                    phase: Tensor | None = None) -> Tensor:
     """Depthwise binomial blur, then keep every ``stride``-th sample.
 
     Args:
@@ -113,6 +115,8 @@ def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, b
         pads: explicit ``(left, right)`` per spatial dim, overriding the border's amounts (a
             negative value crops); ``convert()`` uses it to keep strided grids aligned.
         kernel: the filter (from :func:`blur_filter`), to reuse a cached one; built when None.
+        phase: (B, d) long, from :func:`~fullconv.layers.polyphase.choose_phase`: each sample keeps
+            the blurred samples ``s·j + phase`` instead of ``s·j`` (``full`` and ``full-exact``).
 
     Returns:
         (B, C, *S') with ``S'_i = floor((S_i + left_i + right_i - k_i) / s_i) + 1`` where
@@ -148,12 +152,24 @@ def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, b
         # The filter sums to 1, so blurring ``x - background`` with zero padding and adding the
         # background back is the same as padding with the background, without a padded copy.
         shifted = pad_constant(x - background, own, 0.0)
+        if phase is not None:
+            shifted = take_phase(shifted, phase, _phase_strides(strides, dims), 0.0)
         return _depthwise(shifted, kernel, strides) + background
+    if phase is not None:
+        if border.extent != "full":
+            raise ValueError(f"a blur with a phase needs a full border; got {border.name!r}")
+        padded = border.pad(x, own)
+        return _depthwise(take_phase(padded, phase, _phase_strides(strides, dims), 0.0), kernel, strides)
     if border.fill == "partial":
         ones = torch.ones((1, 1) + tuple(x.shape[2:]), device=x.device, dtype=x.dtype)
         weight_inside = _depthwise(pad_constant(ones, own, 0.0), kernel, strides)
         return _depthwise(pad_constant(x, own, 0.0), kernel, strides) / weight_inside
     return _depthwise(border.blur_fill().pad(x, own), kernel, strides)
+
+
+def _phase_strides(strides: tuple[int, ...], dims: tuple[int, ...]) -> tuple[int, ...]:
+    """The strides a phase applies to: those of the border's dims (the others keep phase 0)."""
+    return tuple(s if d in dims else 1 for d, s in enumerate(strides))
 
 
 def _restrict(kernel: Tensor, strides: tuple[int, ...]) -> Tensor:
@@ -208,12 +224,13 @@ class BlurPool(nn.Module):
         self.background = background
         self.register_buffer("filter", _restrict(blur_filter(self.size, ndim), self.stride), persistent=False)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, phase: Tensor | None = None) -> Tensor:
+        """x: (B, C, *S) -> (B, C, *S'); ``phase`` as in :func:`blur_downsample`."""
         if x.dim() != self.ndim + 2:
             raise ValueError(f"BlurPool for {self.ndim} spatial dims expects (B, C, *S) with {self.ndim + 2} "
                              f"dims; got shape {tuple(x.shape)}")
         return blur_downsample(x, self.stride, self.size, self.border, self.background, self.border_dims,
-                               pads=self.pads, kernel=self.filter)
+                               pads=self.pads, kernel=self.filter, phase=phase)
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
         return f"stride={self.stride}, size={self.size}, border={self.border.name!r}, pads={self.pads}"

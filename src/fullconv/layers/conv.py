@@ -13,6 +13,7 @@ from torch import Tensor
 
 from .borders import BORDERS, Border, get_border
 from .padding import corner_background, crop, pad_constant
+from .polyphase import take_phase
 
 CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -77,13 +78,21 @@ class _BorderConvMixin:
         text = super().extra_repr().replace(", padding=" + str(self.padding), "")
         return f"{text}, border={self.border.name!r}, pads={self.pads}"
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (B, C_in, *S) -> (B, C_out, *S') with S' from the border's padding and the stride."""
-        y = self._border_conv(x)
-        return y if self.blur is None else self.blur(y)
+    def forward(self, x: Tensor, phase: Tensor | None = None) -> Tensor:
+        """x: (B, C_in, *S) -> (B, C_out, *S') with S' from the border's padding and the stride.
 
-    def _border_conv(self, x: Tensor) -> Tensor:
+        ``phase`` (B, d), from :func:`~fullconv.layers.polyphase.choose_phase`: each sample keeps
+        the outputs ``s·j + phase`` of the stride-1 layer instead of ``s·j`` (only those are
+        computed); with a blur attached, the blur keeps them.
+        """
+        if self.blur is not None:
+            return self.blur(self._border_conv(x), phase)
+        return self._border_conv(x, phase)
+
+    def _border_conv(self, x: Tensor, phase: Tensor | None = None) -> Tensor:
         conv = CONV_FN[self._nd]
+        if phase is not None:
+            return self._phase_conv(x, phase)
         if not any(left or right for left, right in self.pads):
             return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         border_pads, other_pads = self._split_pads()
@@ -104,6 +113,16 @@ class _BorderConvMixin:
             y = y * self._partial_ratio(x.shape[2:], y.device, y.dtype)
             return y if self.bias is None else y + self.bias.view((1, -1) + (1,) * self._nd)
         return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+    def _phase_conv(self, x: Tensor, phase: Tensor) -> Tensor:
+        """The strided convolution at each sample's phase: pad, move the phase to 0, convolve."""
+        border_pads, other_pads = self._split_pads()
+        background = self.background_of(x) if self.border.exact else None
+        x = pad_constant(self.border.pad(x, border_pads, background), other_pads, 0.0)
+        n_border = len(self.border_dims)
+        strides = tuple(s if d >= self._nd - n_border else 1 for d, s in enumerate(self.stride))
+        x = take_phase(x, phase, strides, corner_background(x, n_border) if self.border.exact else 0.0)
+        return CONV_FN[self._nd](x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def _constant_response(self, background: Tensor) -> Tensor:
         """Response of the layer to a map that is ``background`` everywhere: (B, C_out, 1, ...)."""

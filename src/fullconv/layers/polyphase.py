@@ -12,9 +12,12 @@ Ties (an all-background map, content symmetric under a shift) are broken in a wa
 the content too: among the phases of largest norm, the one nearest after the phase of the first
 element that differs from the background, in raster order (that element moves with the content,
 so its phase does). A map that is background everywhere keeps phase 0: every phase then holds the
-same samples.
+same samples. Norms within a few rounding errors of the largest count as tied, so that summing the
+same values in another order cannot decide.
 
-This module selects the phases; ``convert()`` does not use it yet.
+``convert(..., downsample="polyphase")`` uses :func:`choose_phase` once per resolution level and
+:func:`take_phase` in every strided layer of that level, so that a layer computes only the samples
+it keeps.
 """
 from __future__ import annotations
 
@@ -24,6 +27,11 @@ from typing import Sequence
 
 import torch
 from torch import Tensor
+
+from .padding import corner_background, pad_constant
+
+#: norms within this many rounding errors (of the dtype) of the largest count as a tie
+_TIE_ULPS = 256
 
 
 def phase_norms(x: Tensor, stride: Sequence[int], background: Tensor | float = 0.0) -> Tensor:
@@ -64,24 +72,101 @@ def select_phase(x: Tensor, stride: Sequence[int], background: Tensor | float = 
 
     Returns:
         (B, d) long tensor: the kept offset per spatial dim of every sample.
+
+    Example:
+        >>> select_phase(torch.tensor([[[0.0, 3.0, 0.0, 1.0]]]), (2,))
+        tensor([[1]])
+        >>> select_phase(torch.tensor([[[0.0, 1.0, 1.0, 0.0]]]), (2,))  # a tie: the first element's phase
+        tensor([[1]])
     """
     stride = tuple(int(s) for s in stride)
-    table = torch.tensor(phases(stride), dtype=torch.long, device=x.device)          # (P, d)
+    sizes = torch.tensor(stride, dtype=torch.long, device=x.device)
+    table = torch.tensor(phases(stride), dtype=torch.long, device=x.device)             # (P, d)
     norms = phase_norms(x, stride, background)                                          # (B, P)
-    best = norms == norms.max(dim=1, keepdim=True).values                              # (B, P) ties
-    differs = (x != background).any(dim=1)                                              # (B, *S)
-    first = torch.zeros((x.shape[0], len(stride)), dtype=torch.long, device=x.device)  # phase of the first element
-    for b in range(x.shape[0]):
-        found = differs[b].nonzero()
-        if len(found):
-            first[b] = found[0] % torch.tensor(stride, device=x.device)                # raster order: lexicographic
-    sizes = torch.tensor(stride, device=x.device)
+    tolerance = _TIE_ULPS * torch.finfo(norms.dtype).eps if norms.is_floating_point() else 0.0
+    best = norms >= norms.max(dim=1, keepdim=True).values * (1 - tolerance)            # (B, P) ties
+    differs = (x != background).any(dim=1).flatten(1)                                   # (B, N)
+    first_index = differs.to(torch.int8).argmax(dim=1)                                  # first True (raster order)
+    coordinates = torch.stack(torch.unravel_index(first_index, tuple(x.shape[2:])), dim=1)   # (B, d)
+    first = torch.where(differs.any(dim=1, keepdim=True), coordinates % sizes, torch.zeros_like(coordinates))
     # rank of each phase after the first element's phase, in raster order of (p - f) mod s
     after = (table[None] - first[:, None]) % sizes                                      # (B, P, d)
     weights = torch.tensor([math.prod(stride[i + 1:]) for i in range(len(stride))], device=x.device)
     rank = (after * weights).sum(-1)                                                    # (B, P)
     rank = torch.where(best, rank, torch.full_like(rank, len(table)))
     return table[rank.argmin(dim=1)]
+
+
+def choose_phase(x: Tensor, stride: Sequence[int], offset: Sequence[int] = (),
+                 background: float | Sequence[float] | None = 0.0) -> Tensor:
+    """The phase a resolution level keeps, chosen on the input map ``x`` of its first strided layer.
+
+    Args:
+        x: (B, C, *S) the map the strided layer reads.
+        stride: the layer's stride per spatial dim (1 where the phase stays fixed).
+        offset: per dim, the index in ``x`` of the original model's element 0 (``convert()``'s
+            grid lead); the phase is counted from there, so that every layer of the level, whatever
+            its own map, keeps the samples of the same original indices. Default 0.
+        background: the canvas value: a number, one per channel, or ``None`` to read it from
+            ``x``'s first element (a ``full-exact`` map).
+
+    Returns:
+        (B, d) long: per sample, the kept original index modulo the stride.
+
+    Example:
+        >>> choose_phase(torch.tensor([[[0.0, 3.0, 0.0, 1.0]]]), (2,), offset=(1,))
+        tensor([[0]])
+    """
+    stride = tuple(int(s) for s in stride)
+    if background is None:
+        value = corner_background(x, len(stride))
+    elif isinstance(background, (tuple, list)):
+        value = torch.tensor(background, dtype=x.dtype, device=x.device).reshape((1, -1) + (1,) * len(stride))
+    else:
+        value = float(background)
+    local = select_phase(x, stride, value)
+    sizes = torch.tensor(stride, dtype=torch.long, device=x.device)
+    shift = torch.tensor(tuple(offset) or (0,) * len(stride), dtype=torch.long, device=x.device)
+    return (local - shift) % sizes
+
+
+def take_phase(x: Tensor, phase: Tensor, stride: Sequence[int], background: Tensor | float = 0.0) -> Tensor:
+    """Move each sample of a padded map so that a plain strided window keeps its phase.
+
+    ``y[b, :, i] = x[b, :, phase[b] + i]``, as long as ``x`` (past its end: ``background``). A
+    window layer of stride ``s`` run on ``y`` without padding then computes exactly the outputs
+    ``s·j + phase[b]`` of its stride-1 version on ``x``, and nothing else.
+
+    Args:
+        x: (B, C, *S) the padded input of a strided window layer.
+        phase: (B, d) long, each entry below the stride of its dim.
+        stride: per spatial dim (dims of stride 1 are left alone).
+        background: value past the end: a number or a (B or 1, C, 1, ...) tensor.
+
+    Returns:
+        (B, C, *S).
+
+    Example:
+        >>> take_phase(torch.tensor([[[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0]]]), torch.tensor([[0], [1]]), (2,))
+        tensor([[[1., 2., 3.]],
+        <BLANKLINE>
+                [[2., 3., 0.]]])
+    """
+    nd = len(stride)
+    for d, s in enumerate(stride):
+        if s == 1:
+            continue
+        dim = x.dim() - nd + d
+        length = x.shape[dim]
+        pads = [(0, 0)] * nd
+        pads[d] = (0, s - 1)
+        padded = pad_constant(x, pads, background)
+        steps = torch.arange(length, device=x.device).reshape([length if i == dim else 1 for i in range(x.dim())])
+        index = phase[:, d].reshape([-1] + [1] * (x.dim() - 1)) + steps
+        target = list(padded.shape)
+        target[dim] = length
+        x = torch.gather(padded, dim, index.expand(target))
+    return x
 
 
 def polyphase_downsample(x: Tensor, stride: Sequence[int], background: Tensor | float = 0.0
@@ -104,10 +189,5 @@ def polyphase_downsample(x: Tensor, stride: Sequence[int], background: Tensor | 
     """
     stride = tuple(int(s) for s in stride)
     phase = select_phase(x, stride, background)
-    size = [-(-n // s) for n, s in zip(x.shape[2:], stride)]
-    out = torch.as_tensor(background, dtype=x.dtype, device=x.device).expand(*x.shape[:2], *size).clone()
-    for b in range(x.shape[0]):
-        kept = x[(b, slice(None), *(slice(int(p), None, s) for p, s in zip(phase[b], stride)))]
-        out[(b, slice(None), *(slice(0, n) for n in kept.shape[1:]))] = kept
-    return out, phase
-
+    moved = take_phase(x, phase, stride, background)
+    return moved[(Ellipsis, *(slice(None, None, s) for s in stride))], phase

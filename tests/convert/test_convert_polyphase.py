@@ -1,0 +1,97 @@
+"""convert(..., downsample="polyphase"): full-exact nets invariant to every canvas shift, not only stride multiples.
+
+Checked in float64 with BatchNorm calibrated on canvases; ``downsample="strided"`` and the
+``full`` border (bias and BatchNorm at the border) are the negative controls that show the
+check fails where the construction does not hold.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torchvision
+
+import fullconv
+from fullconv.layers.polyphase import choose_phase, select_phase, take_phase
+from fullconv.metrics.certificate import check_equivariance
+
+
+def _axis_shifts(nd: int, amounts) -> list[tuple[int, ...]]:
+    return [tuple(k if d == axis else 0 for d in range(nd)) for axis in range(nd) for k in amounts]
+
+
+def _certify(net: nn.Module, shape, amounts, train: bool = False):
+    net.train(train)
+    return check_equivariance(net, shape, shifts=_axis_shifts(len(shape) - 2, amounts), calibrate=True)
+
+
+@pytest.fixture(scope="module")
+def resnet18() -> nn.Module:
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(num_classes=10)
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("downsample", ["polyphase", "blur-polyphase"])
+def test_resnet18_full_exact_polyphase_is_invariant_to_every_shift(resnet18, downsample, train):
+    net = fullconv.convert(resnet18, "full-exact", downsample=downsample)
+    cert = _certify(net, (2, 3, 16, 16), range(1, 33, 3), train)
+    assert cert.total_stride == (32, 32)
+    assert cert.sensitivity > 1e-3  # the logits depend on the content, so the errors mean something
+    assert max(c.error for c in cert.checks) < 1e-9, cert.summary()
+
+
+def test_strided_and_full_border_are_the_negative_controls(resnet18):
+    strided = _certify(fullconv.convert(resnet18, "full-exact"), (2, 3, 16, 16), (1, 5))
+    assert min(c.error for c in strided.checks) > 1e-3  # off-stride shifts change the logits
+    full = _certify(fullconv.convert(resnet18, "full", downsample="polyphase"), (2, 3, 16, 16), (1, 5))
+    assert max(c.error for c in full.checks) > 1e-3  # bias and BatchNorm put a border back
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "resnet50"])
+def test_other_torchvision_backbones(name):
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(num_classes=10)
+    net = fullconv.convert(model, "full-exact", downsample="polyphase")
+    cert = _certify(net, (2, 3, 16, 16), (1, 2, 3, 7, 16))
+    assert cert.sensitivity > 1e-3
+    assert max(c.error for c in cert.checks) < 1e-9, cert.summary()
+
+
+def test_weights_and_buffers_are_kept_bit_for_bit(resnet18):
+    net = fullconv.convert(resnet18, "full-exact", downsample="polyphase")
+    own, kept = resnet18.state_dict(), net.state_dict()
+    assert list(own) == list(kept)
+    assert all(torch.equal(own[k], kept[k]) for k in own)
+
+
+def test_phase_selection_is_shift_consistent_and_breaks_ties_in_content_order():
+    x = torch.zeros(3, 2, 8, 8, dtype=torch.float64)
+    x[0, :, 3, 5] = 1.0     # one pixel: its own phase wins
+    x[1, :, 2:4, 2:4] = 1.0  # four equal-norm phases: the first non-background element's phase
+    phase = choose_phase(x, (2, 2), (0, 0), 0.0)
+    assert phase[0].tolist() == [1, 1]
+    assert phase[1].tolist() == [0, 0]
+    assert phase[2].tolist() == [0, 0]  # only background: phase 0
+    moved = torch.roll(x, (1, 1), (-2, -1))
+    assert choose_phase(moved, (2, 2), (0, 0), 0.0)[1].tolist() == [1, 1]  # the tie follows the content
+    moved_to_phase = take_phase(x, phase, (2, 2), 0.0)  # a plain stride-2 window now keeps that phase
+    assert moved_to_phase.shape == x.shape
+    kept = moved_to_phase[..., ::2, ::2]
+    assert kept[0, 0, 1, 2] == 1.0 and kept[0].sum() == 2.0
+    assert torch.equal(kept[1], x[1, :, ::2, ::2])
+    assert select_phase(x[:1], (2, 2)).tolist() == [[1, 1]]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(border="same"), "needs a full border"),
+    (dict(border="full-exact", blurpool=True), "blurpool=True chooses a fixed phase"),
+    (dict(border="full-exact", dims="spatial"), "needs dims='spacetime'"),
+    (dict(border="full-exact", downsample="aps"), "unknown downsample"),
+])
+def test_refusals_name_the_problem(resnet18, kwargs, message):
+    kwargs = dict(kwargs)
+    border = kwargs.pop("border")
+    kwargs.setdefault("downsample", "polyphase")
+    with pytest.raises(ValueError, match=message):
+        fullconv.convert(resnet18, border, **kwargs)
