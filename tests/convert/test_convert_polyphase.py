@@ -95,3 +95,11 @@ def test_refusals_name_the_problem(resnet18, kwargs, message):
     kwargs.setdefault("downsample", "polyphase")
     with pytest.raises(ValueError, match=message):
         fullconv.convert(resnet18, border, **kwargs)
+
+
+@pytest.mark.parametrize("up", ["transpose", "upsample"])
+def test_unet_decoder_of_a_phased_map_is_refused(up):
+    from tests.convert.test_convert_dense import UNet
+    with pytest.raises(fullconv.ConversionError, match="upsamples a map subsampled with downsample=.polyphase."):
+        fullconv.convert(UNet(nd=2, up=up), "full-exact", downsample="polyphase")
+    fullconv.convert(UNet(nd=2, up=up), "full-exact")  # the default still converts it
