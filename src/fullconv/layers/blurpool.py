@@ -33,7 +33,7 @@ from torch import Tensor
 from .borders import BORDERS, Border, get_border
 from .conv import CONV_FN
 from .padding import corner_background, pad_constant
-from .polyphase import take_phase
+from .polyphase import border_strides, take_phase
 
 MAX_BLUR_SIZE = 7
 
@@ -153,23 +153,18 @@ def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, b
         # background back is the same as padding with the background, without a padded copy.
         shifted = pad_constant(x - background, own, 0.0)
         if phase is not None:
-            shifted = take_phase(shifted, phase, _phase_strides(strides, dims), 0.0)
+            shifted = take_phase(shifted, phase, border_strides(strides, dims), 0.0)
         return _depthwise(shifted, kernel, strides) + background
     if phase is not None:
         if border.extent != "full":
             raise ValueError(f"a blur with a phase needs a full border; got {border.name!r}")
         padded = border.pad(x, own)
-        return _depthwise(take_phase(padded, phase, _phase_strides(strides, dims), 0.0), kernel, strides)
+        return _depthwise(take_phase(padded, phase, border_strides(strides, dims), 0.0), kernel, strides)
     if border.fill == "partial":
         ones = torch.ones((1, 1) + tuple(x.shape[2:]), device=x.device, dtype=x.dtype)
         weight_inside = _depthwise(pad_constant(ones, own, 0.0), kernel, strides)
         return _depthwise(pad_constant(x, own, 0.0), kernel, strides) / weight_inside
     return _depthwise(border.blur_fill().pad(x, own), kernel, strides)
-
-
-def _phase_strides(strides: tuple[int, ...], dims: tuple[int, ...]) -> tuple[int, ...]:
-    """The strides a phase applies to: those of the border's dims (the others keep phase 0)."""
-    return tuple(s if d in dims else 1 for d, s in enumerate(strides))
 
 
 def _restrict(kernel: Tensor, strides: tuple[int, ...]) -> Tensor:

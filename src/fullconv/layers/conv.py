@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .borders import BORDERS, Border, get_border
 from .padding import corner_background, crop, pad_constant
-from .polyphase import take_phase
+from .polyphase import border_strides, take_phase
 
 CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -119,9 +119,7 @@ class _BorderConvMixin:
         border_pads, other_pads = self._split_pads()
         background = self.background_of(x) if self.border.exact else None
         x = pad_constant(self.border.pad(x, border_pads, background), other_pads, 0.0)
-        n_border = len(self.border_dims)
-        strides = tuple(s if d >= self._nd - n_border else 1 for d, s in enumerate(self.stride))
-        x = take_phase(x, phase, strides, corner_background(x, n_border) if self.border.exact else 0.0)
+        x = take_phase(x, phase, border_strides(self.stride, self.border_dims), 0.0 if background is None else background)
         return CONV_FN[self._nd](x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def _constant_response(self, background: Tensor) -> Tensor:

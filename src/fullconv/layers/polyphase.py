@@ -130,6 +130,16 @@ def choose_phase(x: Tensor, stride: Sequence[int], offset: Sequence[int] = (),
     return (local - shift) % sizes
 
 
+def border_strides(stride: Sequence[int], border_dims: Sequence[int]) -> tuple[int, ...]:
+    """The strides a phase applies to: those of the border's dims, 1 elsewhere (phase 0 there).
+
+    Example:
+        >>> border_strides((2, 2, 2), (1, 2))
+        (1, 2, 2)
+    """
+    return tuple(int(s) if d in border_dims else 1 for d, s in enumerate(stride))
+
+
 def take_phase(x: Tensor, phase: Tensor, stride: Sequence[int], background: Tensor | float = 0.0) -> Tensor:
     """Move each sample of a padded map so that a plain strided window keeps its phase.
 

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .borders import Border, get_border
 from .padding import corner_background, pad_constant, per_dim
-from .polyphase import take_phase
+from .polyphase import border_strides, take_phase
 
 _MAX_FN = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG_FN = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
@@ -86,16 +86,16 @@ class BorderPool(nn.Module):
         ``phase`` (B, d): each sample keeps the outputs ``s·j + phase`` of the stride-1 pooling
         (with a blur attached, the blur keeps them); see :func:`~fullconv.layers.polyphase.take_phase`.
         """
-        n_border = len(self.border_dims)
-        value = self.pad_value(x)
+        taking = phase is not None and self.blur is None
+        value = self.pad_value(x) if taking or any(left or right for left, right in self.pads) else None
         if any(left or right for left, right in self.pads):
+            n_border = len(self.border_dims)
             x = pad_constant(x, self.pads[self.nd - n_border:], value)
             # dims outside border_dims (time, for a spatial-only 3-D border) keep the plain padding
             plain = float("-inf") if self.kind == "max" else 0.0
             x = pad_constant(x, self.pads[: self.nd - n_border] + ((0, 0),) * n_border, plain)
-        if phase is not None and self.blur is None:
-            strides = tuple(s if d >= self.nd - n_border else 1 for d, s in enumerate(self.stride))
-            x = take_phase(x, phase, strides, value)
+        if taking:
+            x = take_phase(x, phase, border_strides(self.stride, self.border_dims), value)
         if self.kind == "max":
             y = _MAX_FN[self.nd](x, self.kernel_size, self.stride, 0, self.dilation)
         else:
