@@ -14,6 +14,7 @@ import torchvision
 import fullconv
 from fullconv.layers.polyphase import choose_phase, select_phase, take_phase
 from fullconv.metrics.certificate import check_equivariance
+from fullconv.models import create
 
 
 def _axis_shifts(nd: int, amounts) -> list[tuple[int, ...]]:
@@ -56,6 +57,39 @@ def test_other_torchvision_backbones(name):
     cert = _certify(net, (2, 3, 16, 16), (1, 2, 3, 7, 16))
     assert cert.sensitivity > 1e-3
     assert max(c.error for c in cert.checks) < 1e-9, cert.summary()
+
+
+def _densenet121_layout() -> nn.Module:
+    """DenseNet-121's layout (blocks of 6, 12, 24, 16 layers, transitions, 2x2/2 average pools), growth 8."""
+    torch.manual_seed(0)
+    return torchvision.models.DenseNet(growth_rate=8, block_config=(6, 12, 24, 16), num_init_features=16,
+                                       num_classes=10)
+
+
+def _resnet3d18() -> nn.Module:
+    """r3d_18's layout (3x7x7 stem, strides (1, 2, 2) then 2 in space and time), width 8."""
+    torch.manual_seed(0)
+    return create("resnet3d", depth=18, num_classes=5, width=8, in_channels=1)
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("case", ["densenet121", "resnet3d18"])
+def test_densenet_and_3d_resnet_are_invariant_to_every_shift(case, train):
+    if case == "densenet121":
+        model, shape, stride = _densenet121_layout(), (2, 3, 16, 16), (32, 32)
+        shifts = [(1, 0), (0, 3), (5, 5), (16, 7), (31, 0)]
+    else:
+        # every residue of the time stride, odd and even spatial shifts, and a mixed one
+        model, shape, stride = _resnet3d18(), (2, 1, 4, 12, 12), (8, 16, 16)
+        shifts = _axis_shifts(3, (1, 3)) + [(5, 0, 0), (7, 0, 0), (0, 0, 15), (1, 5, 7)]
+    net = fullconv.convert(model, "full-exact", downsample="polyphase").train(train)
+    cert = check_equivariance(net, shape, shifts=shifts, calibrate=True)
+    assert cert.total_stride == stride and cert.sensitivity > 1e-3
+    assert cert.all_exact and cert.max_error(on_stride=None) < 1e-9, cert.summary()
+    # the control: fixed-phase strides change the logits at the first off-grid shift
+    strided = check_equivariance(fullconv.convert(model, "full-exact").train(train), shape, shifts=shifts[:1],
+                                 calibrate=True)
+    assert strided.max_error(on_stride=False) > 1e-3 and "not on its grid" in strided.checks[0].first_break
 
 
 def test_weights_and_buffers_are_kept_bit_for_bit(resnet18):

@@ -1,6 +1,5 @@
 """check_equivariance: exact where full-exact must be, not where it cannot be, and the user's model untouched."""
 import doctest
-import math
 
 import pytest
 import torch
@@ -56,7 +55,8 @@ def test_map_outputs_are_checked_for_equivariance_on_their_grid():
                            nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8))
     cert = check_equivariance(convert(layers, "full-exact").eval(), (1, 3, 8, 8), shifts=[2, 4, 8], calibrate=True)
     assert cert.output == "equivariant" and cert.total_stride == (4, 4)
-    assert cert.exact_shifts == ((4, 4), (8, 8)) and math.isnan(cert.error(2))  # 2 px is off the output grid
+    # 2 px is off the output grid, and neither whole-element move (0 or 1 element) matches
+    assert cert.exact_shifts == ((4, 4), (8, 8)) and cert.error(2) > 1e-6
     same = check_equivariance(convert(layers, "same").eval(), (1, 3, 8, 8), shifts=[4], calibrate=True)
     assert same.error(4) > 1e-6
 
@@ -105,3 +105,43 @@ def test_exception():
     with pytest.raises(KeyError, match="was not checked"):
         check_equivariance(net.eval(), (1, 3, 8, 8), shifts=[8]).error(4)
     assert fullconv.check_equivariance is check_equivariance
+
+
+def test_named_shift_lists_cover_every_residue():
+    every = certificate._every_shift((8, 8))
+    assert len(every) == 24 and len(set(every)) == 24
+    assert {s[0] for s in every} == set(range(9)) and {s[1] for s in every} == set(range(9))
+    assert (3, 0) in every and (0, 8) in every and (5, 5) in every and (0, 0) not in every
+    assert certificate._every_shift((2, 4)) == [(1, 0), (2, 0), (0, 1), (0, 2), (0, 3), (0, 4),
+                                               (1, 1), (2, 2), (2, 3), (2, 4)]
+    product = certificate._product_shifts((8, 8))
+    assert len(product) == 80 and (0, 0) not in product and (7, 3) in product
+    with pytest.raises(ValueError, match="shifts='all' is not known; use one of"):
+        check_equivariance(_net("full-exact"), (1, 3, 8, 8), shifts="all")
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_polyphase_full_exact_is_certified_for_every_shift(train):
+    net = convert(small_resnet(in_channels=3, width=4), "full-exact", downsample="polyphase").train(train)
+    cert = check_equivariance(net, (2, 3, 8, 8), shifts="every", calibrate=True)
+    assert len(cert.checks) == 24 and cert.all_exact and cert.max_error(on_stride=None) <= 1e-9
+    assert all(c.first_break is None for c in cert.checks)  # every layer, not only the logits
+    assert cert.sensitivity > 1e-2
+    # the negative control: the same net with fixed-phase strides breaks at the first strided
+    # layer whose grid does not hold the shift, and says so
+    strided = check_equivariance(_net("full-exact").train(train), (2, 3, 8, 8), shifts="every", calibrate=True)
+    assert not strided.all_exact and strided.max_error(on_stride=False) > 1e-3
+    assert "not on its grid, and no whole-element move matches" in strided.checks[0].first_break
+
+
+def test_polyphase_map_outputs_move_by_a_whole_element_at_every_shift():
+    torch.manual_seed(0)
+    layers = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                           nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8))
+    poly = check_equivariance(convert(layers, "full-exact", downsample="polyphase").eval(), (2, 3, 8, 8),
+                              shifts="every", calibrate=True)
+    assert poly.output == "equivariant" and poly.total_stride == (4, 4)
+    assert poly.all_exact and poly.max_error(on_stride=None) <= 1e-9
+    strided = check_equivariance(convert(layers, "full-exact").eval(), (2, 3, 8, 8), shifts="every",
+                                 calibrate=True)
+    assert not strided.all_exact and strided.exact_on_stride
