@@ -15,7 +15,7 @@ from fullconv.experiments.runner import build_config, run_experiment
 from fullconv.experiments.shift import check_pattern
 from fullconv.report import figures_for
 
-METRICS = ("acc", "consistency", "diagonal_acc")
+METRICS = ("acc", "consistency", "diagonal_acc", "canvas_consistency")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,8 @@ def test_torchrun_two_processes_match_one(single, tmp_path):
     results = json.loads((tmp_path / "shift" / "results.json").read_text())
     ours = {(r["border"], r["blurpool"]): r for r in single["rows"]}
     for row in results["rows"]:
-        for metric in METRICS:
+        # canvas consistency on 64 pairs moves 1.6 points a pair: too coarse for this comparison
+        for metric in METRICS[:3]:
             assert abs(row[metric] - ours[(row["border"], row["blurpool"])][metric]) <= 10.0, (row, metric)
 
 
@@ -146,3 +147,25 @@ def test_quick_proxy_trains_on_crops_covering_every_tested_offset():
         corners.update(found[:1])
     assert {(0, 0), (8, 8)} <= corners  # training reaches both ends of the tested diagonal
     assert data.test.shape == (4, 1, 28, 28) and data.val.x.shape == (4, 1, 20, 20)
+
+
+def test_polyphase_variant_is_exactly_consistent_on_the_canvas(tmp_path):
+    """full-exact+polyphase: 100.0 % canvas consistency, exactly; fixed-phase full-exact and same are not.
+
+    (blur-polyphase's exactness is certified in tests/convert/test_convert_polyphase.py.)
+    """
+    from fullconv.report.shift import section
+
+    sets = ["borders=same,full-exact", "blurpool=false", "polyphase=polyphase", "n_test=256",
+            "consistency_pairs=2", "n_train=1024", "train.epochs=4"]
+    results = run_experiment("shift", preset="ci", out=tmp_path, device="cpu", sets=sets)
+    rows = {r["downsample"] if r["border"] == "full-exact" else r["border"]: r for r in results["rows"]}
+    assert set(rows) == {"same", "strided", "polyphase"}
+    assert rows["polyphase"]["canvas_consistency"] == 100.0
+    assert rows["strided"]["canvas_consistency"] < 95.0 and rows["same"]["canvas_consistency"] < 95.0
+    assert rows["polyphase"]["acc"] > 100 / 10 + 10  # a trained classifier, not a constant one
+    comparisons = {e["comparison"] for e in results["pattern"]["effects"]}
+    assert "small_resnet full-exact+polyphase − same" in comparisons
+    assert "full-exact+polyphase: 100.0 % in every seed" in section(results)
+    with pytest.raises(ValueError, match="unknown polyphase variant 'aps'"):
+        build_config(get("shift"), "ci", ["polyphase=aps"])

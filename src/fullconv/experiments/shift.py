@@ -2,10 +2,15 @@
 
 Each architecture is trained as ``same``, ``full`` and ``full-exact``, each with and without
 BlurPool anti-aliasing (Zhang 2019: strided convolutions and max pools become stride-1 operations
-followed by a binomial blur-and-subsample, padded as the border variant says). Measured on test
-images larger than the network input: top-1 accuracy of the centre crop, consistency (how often
-two random crops at offsets in ``[0, max_shift)`` get the same class) and diagonal-shift accuracy
-(accuracy of crops at offsets (o, o), o = 0 .. max_shift, averaged; plus the curve).
+followed by a binomial blur-and-subsample, padded as the border variant says), and (ours)
+``full-exact+polyphase`` / ``full-exact+blur-polyphase``: every strided layer keeps the
+background-aware polyphase component of largest norm (``convert(..., downsample=...)``), which
+makes the network exactly invariant to every integer shift of content on a constant canvas.
+Measured on test images larger than the network input: top-1 accuracy of the centre crop,
+consistency (how often two random crops at offsets in ``[0, max_shift)`` get the same class),
+diagonal-shift accuracy (accuracy of crops at offsets (o, o), o = 0 .. max_shift, averaged; plus
+the curve) and canvas consistency (the centre crop pasted on a background canvas at two offsets
+in ``[0, max_shift]²``: content moves but none enters or leaves the view).
 
 Data: ``dataset="imagefolder"`` reads ``--data PATH`` with ``PATH/train`` and ``PATH/val`` in
 ImageFolder layout (the paper: the 200 ImageNet classes of ImageNet-A), trains with the ImageNet
@@ -37,7 +42,7 @@ from ..datasets.fashion_mnist import load_fashion_mnist
 from ..datasets.shifted import ShiftCanvas, resize_items, shifted_fashion_mnist
 from ..datasets.splits import disjoint_indices, split_seed
 from ..layers import BorderName
-from ..metrics.shift import consistency, diagonal_accuracy
+from ..metrics.shift import canvas_consistency, consistency, diagonal_accuracy
 from ..models import create, with_head
 from ..models.heads import check_head
 from ..training import InMemory, TrainConfig, evaluate, fit
@@ -46,6 +51,8 @@ from . import Experiment, ExperimentConfig, RunContext, register, unit_key
 from .stats import by_seed, paired_effect
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "small_resnet")
+#: ``convert(downsample=...)`` modes of the extra full-exact variants (ours).
+POLYPHASE = ("polyphase", "blur-polyphase")
 DATASETS = ("imagefolder", "fashion-crops", "fashion-canvas")
 #: Test-image side minus network input (the offsets measured) of each evaluation protocol.
 PROTOCOLS = {"paper": 64, "zhang": 32, "custom": None}
@@ -92,6 +99,7 @@ class Config(ExperimentConfig):
     archs: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101")   # paper's table
     borders: tuple[BorderName, ...] = ("same", "full", "full-exact")   # same, full (paper); full-exact ours
     blurpool: tuple[bool, ...] = (False, True)   # models_lpf / models_fconv_lpf
+    polyphase: tuple[str, ...] = POLYPHASE   # ours: full-exact with phase-selecting downsampling
     blur_size: int = 3                # the paper's BlurPool models: filter_size 3, taps [1, 2, 1]
     paper_stem_pool: bool = True      # resnet_fconv.py: full variants pool 2×2/2 unpadded after the stem
     head: str = "gap"                 # torchvision ResNet head (global average pooling, fc), as the paper
@@ -129,6 +137,10 @@ class Config(ExperimentConfig):
             if arch not in ARCHS:
                 raise ValueError(f"unknown arch {arch!r}; choose from: {', '.join(ARCHS)}")
         check_head(self.head)
+        for mode in self.polyphase:
+            if mode not in POLYPHASE:
+                raise ValueError(f"unknown polyphase variant {mode!r}; choose from: {', '.join(POLYPHASE)} "
+                                 f"(or polyphase=[] for none)")
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
         if self.train.schedule not in ("cosine", "step"):
@@ -146,11 +158,21 @@ class Config(ExperimentConfig):
                              f"{self.max_shift}; drop max_shift or pass protocol=custom")
 
 
-def variant_name(border: str, blurpool: bool) -> str:
-    return f"{border}+blurpool" if blurpool else border
+def variant_name(border: str, blurpool: bool, downsample: str = "strided") -> str:
+    """``same``, ``full+blurpool``, ``full-exact+polyphase``, ..."""
+    return f"{border}+blurpool" if blurpool else border if downsample == "strided" else f"{border}+{downsample}"
 
 
-def build_model(cfg: Config, arch: str, border: str, blurpool: bool, seed: int, in_channels: int) -> nn.Module:
+def variants(cfg: Config) -> list[tuple[str, bool, str]]:
+    """(border, blurpool, downsample) of every variant: borders × blurpool, then full-exact × polyphase."""
+    out = [(border, blurpool, "strided") for border in cfg.borders for blurpool in cfg.blurpool]
+    if "full-exact" in cfg.borders:
+        out += [("full-exact", False, mode) for mode in cfg.polyphase]
+    return out
+
+
+def build_model(cfg: Config, arch: str, border: str, blurpool: bool, seed: int, in_channels: int,
+                downsample: str = "strided") -> nn.Module:
     """Architecture ``arch`` with seed-``seed`` initial weights (shared by every variant), converted."""
     torch.manual_seed(split_seed(seed, "shift", "init", arch))
     if arch == "small_resnet":
@@ -161,7 +183,8 @@ def build_model(cfg: Config, arch: str, border: str, blurpool: bool, seed: int, 
         model = create(arch, num_classes=cfg.num_classes)
         stem_pool = cfg.paper_stem_pool and border in ("full", "full-exact")
     model = with_head(model, cfg.head)
-    return convert(model, border, blurpool=blurpool, blur_size=cfg.blur_size, paper_stem_pool=stem_pool)
+    return convert(model, border, blurpool=blurpool, blur_size=cfg.blur_size, paper_stem_pool=stem_pool,
+                   downsample=downsample)
 
 
 # ----------------------------------------------------------------------------- data
@@ -242,9 +265,9 @@ def train_config(cfg: Config, world_size: int) -> TrainConfig:
 
 
 def run_unit(cfg: Config, ctx: RunContext, data: ShiftData, arch: str, border: str, blurpool: bool, seed: int,
-             folder: Path) -> dict:
-    """Train one (arch, border, blurpool, seed) model and measure it: one result row."""
-    model = build_model(cfg, arch, border, blurpool, seed, data.in_channels)
+             folder: Path, downsample: str = "strided") -> dict:
+    """Train one (arch, border, blurpool, downsample, seed) model and measure it: one result row."""
+    model = build_model(cfg, arch, border, blurpool, seed, data.in_channels, downsample)
     result = fit(model, data.train, data.val, train_config(cfg, ctx.distributed.world_size), run_dir=folder,
                  device=ctx.device, seed=seed, progress=ctx.progress, resume=ctx.resume)
     model = result.model
@@ -256,8 +279,12 @@ def run_unit(cfg: Config, ctx: RunContext, data: ShiftData, arch: str, border: s
     common = dict(batch_size=batch, device=ctx.device, amp=amp, num_workers=cfg.train.num_workers)
     agree = consistency(model, data.test, cfg.crop, cfg.max_shift, cfg.consistency_pairs, generator, **common)
     diagonal, curve = diagonal_accuracy(model, data.test, data.test_labels, cfg.crop, cfg.max_shift + 1, **common)
-    return {"arch": arch, "border": border, "blurpool": blurpool, "seed": seed, "acc": acc,
-            "consistency": agree, "diagonal_acc": diagonal, "diagonal_curve": curve, "epochs": len(result.history),
+    generator = torch.Generator().manual_seed(split_seed(seed, "shift", "canvas"))
+    on_canvas = canvas_consistency(model, data.test, cfg.crop, cfg.max_shift, cfg.consistency_pairs, generator,
+                                   **common)
+    return {"arch": arch, "border": border, "blurpool": blurpool, "downsample": downsample, "seed": seed,
+            "acc": acc, "consistency": agree, "diagonal_acc": diagonal, "diagonal_curve": curve,
+            "canvas_consistency": on_canvas, "epochs": len(result.history),
             "train_loss": result.history[-1]["train_loss"]}
 
 
@@ -265,13 +292,13 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
     data = load_data(cfg, ctx.data)
     rows = []
     for arch in cfg.archs:
-        for border in cfg.borders:
-            for blurpool in cfg.blurpool:
-                for seed in ctx.seeds:
-                    key = unit_key(arch=arch, variant=variant_name(border, blurpool), seed=seed)
-                    ctx.log(f"training {key}")
-                    rows.append(ctx.unit(key, lambda folder, a=arch, b=border, p=blurpool, s=seed:
-                                         run_unit(cfg, ctx, data, a, b, p, s, folder)))
+        for border, blurpool, downsample in variants(cfg):
+            for seed in ctx.seeds:
+                key = unit_key(arch=arch, variant=variant_name(border, blurpool, downsample), seed=seed)
+                ctx.log(f"training {key}")
+                row = ctx.unit(key, lambda folder, a=arch, b=border, p=blurpool, d=downsample, s=seed:
+                               run_unit(cfg, ctx, data, a, b, p, s, folder, d))
+                rows.append({**row, "downsample": row.get("downsample", "strided")})  # units of earlier versions
     return rows
 
 
@@ -279,7 +306,8 @@ def run(cfg: Config, ctx: RunContext) -> list[dict]:
 
 def check_pattern(summary: list[dict]) -> tuple[bool, str]:
     """Full convolution beats same, with and without BlurPool, in consistency and diagonal accuracy."""
-    table = {(r["arch"], r["border"], r["blurpool"]): r for r in summary}
+    table = {(r["arch"], r["border"], r["blurpool"]): r for r in summary
+             if r.get("downsample", "strided") == "strided"}
     verdicts, details = [], []
     for arch in dict.fromkeys(r["arch"] for r in summary):
         for blurpool in (False, True):
@@ -299,19 +327,28 @@ def effects(rows: list[dict]) -> list[dict]:
     """Paired differences to ``same`` per arch, with and without BlurPool, in consistency and diagonal accuracy.
 
     The paper's claim is ``full`` ahead of ``same`` in both metrics, with and without BlurPool;
-    ``full-exact`` (ours) and top-1 accuracy are shown, not judged.
+    ``full-exact`` and its polyphase variants (ours, against plain ``same``), top-1 accuracy and
+    canvas consistency are shown, not judged.
     """
     out = []
+    metrics = ("consistency", "diagonal_acc", "acc", "canvas_consistency")
     for arch in dict.fromkeys(r["arch"] for r in rows):
         for blurpool in (False, True):
             tail = " (BlurPool)" if blurpool else ""
             for border in ("full", "full-exact"):
-                for metric in ("consistency", "diagonal_acc", "acc"):
+                for metric in metrics:
                     out.append(paired_effect(
                         metric, f"{arch} {border} − same{tail}",
-                        by_seed(rows, metric, arch=arch, border=border, blurpool=blurpool),
-                        by_seed(rows, metric, arch=arch, border="same", blurpool=blurpool),
-                        claim=border == "full" and metric != "acc"))
+                        by_seed(rows, metric, arch=arch, border=border, blurpool=blurpool, downsample="strided"),
+                        by_seed(rows, metric, arch=arch, border="same", blurpool=blurpool, downsample="strided"),
+                        claim=border == "full" and metric in ("consistency", "diagonal_acc")))
+        for mode in POLYPHASE:
+            for metric in metrics:
+                out.append(paired_effect(
+                    metric, f"{arch} full-exact+{mode} − same",
+                    by_seed(rows, metric, arch=arch, border="full-exact", downsample=mode),
+                    by_seed(rows, metric, arch=arch, border="same", blurpool=False, downsample="strided"),
+                    claim=False))
     return [e for e in out if e is not None]
 
 
@@ -333,6 +370,9 @@ EXPERIMENT = register(Experiment(
             "protocol": "custom", "head": "bnneck", "width": 8, "item": 28, "max_shift": 8, "crop": 20,
             "n_train": 2000, "n_val": 300, "n_test": 1000, "train.epochs": 8, "train.batch_size": 64, "train.lr": 0.2,
             "train.schedule": "cosine", "consistency_pairs": 5, "train.num_workers": 0,
+            # full-exact+polyphase only: blur-polyphase trains ~2.2x slower again (--set
+            # polyphase=polyphase,blur-polyphase adds it)
+            "polyphase": ("polyphase",),
         },
         "ci": {
             "archs": ("small_resnet",), "dataset": "fashion-canvas", "num_classes": 10, "seeds": 1,
@@ -343,8 +383,8 @@ EXPERIMENT = register(Experiment(
         },
     },
     run=run,
-    group_by=("arch", "border", "blurpool"),
-    metrics=("acc", "consistency", "diagonal_acc"),
+    group_by=("arch", "border", "blurpool", "downsample"),
+    metrics=("acc", "consistency", "diagonal_acc", "canvas_consistency"),
     paper=PAPER,
     check=check_pattern,
     effects=effects,

@@ -80,6 +80,61 @@ def consistency(model: nn.Module, images: Images, crop: int, max_shift: int = 32
     return 100.0 * agree / max(total, 1.0)
 
 
+def canvas_consistency(model: nn.Module, images: Images, crop: int, max_shift: int = 32, pairs: int = 5,
+                       generator: torch.Generator | None = None, *, background: float = 0.0, batch_size: int = 128,
+                       device: torch.device | str | None = None, amp: bool = False, num_workers: int = 0) -> float:
+    """Probability (%) that one content at two places on a constant canvas gets the same top-1 class.
+
+    The centre ``crop`` x ``crop`` of each image is pasted on a canvas of side ``crop + max_shift``
+    filled with ``background``, ``pairs`` times at two offsets drawn uniformly from
+    ``[0, max_shift]²`` (drawn from ``generator`` in image order). Unlike :func:`consistency`, no
+    content enters or leaves the view: a network exactly invariant to canvas shifts
+    (``convert(..., "full-exact", downsample="polyphase")``) scores 100 %.
+
+    Args:
+        model: classifier returning logits (B, K).
+        images: (N, C, H, W) tensor with ``H, W >= crop``, or a data set yielding such images or
+            (image, label) pairs.
+        crop: side of the pasted content.
+        max_shift: offsets are drawn from ``[0, max_shift]``.
+        pairs: placement pairs per image.
+        generator: CPU generator of the offsets; ``None`` seeds one with 0.
+        background: the canvas value (0 for black images; 0 is the mean colour of normalised ones).
+
+    Returns:
+        consistency in percent (0-100).
+
+    Example:
+        >>> import torch.nn as nn
+        >>> pooled = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten())  # invariant: 100 %
+        >>> canvas_consistency(pooled, torch.rand(8, 3, 6, 6), crop=4, max_shift=3)
+        100.0
+    """
+    n = len(images)
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    offsets = torch.randint(max_shift + 1, (n, pairs, 2, 2), generator=generator)
+    model, device, restore = _prepare(model, device)
+    counts = torch.zeros(2, dtype=torch.float64, device=device)
+    side = crop + max_shift
+    try:
+        for index, x, _ in _batches(images, None, batch_size, num_workers):
+            x = _check_size(x.to(device, non_blocking=True), crop, "canvas consistency")
+            top, left = (x.shape[-2] - crop) // 2, (x.shape[-1] - crop) // 2
+            content = x[..., top:top + crop, left:left + crop]
+            for p in range(pairs):
+                canvases = x.new_full((2 * len(x), x.shape[1], side, side), background)
+                for k in range(2):
+                    for i, (row, col) in enumerate(offsets[index, p, k].tolist()):
+                        canvases[k * len(x) + i, :, row:row + crop, col:col + crop] = content[i]
+                top1 = _top1(model, canvases, amp).view(2, -1)
+                counts[0] += (top1[0] == top1[1]).sum()
+                counts[1] += top1.shape[1]
+    finally:
+        model.train(restore)
+    agree, total = distributed.all_reduce_sum(counts).cpu().tolist()
+    return 100.0 * agree / max(total, 1.0)
+
+
 def diagonal_accuracy(model: nn.Module, images: Images, labels: Tensor | None = None, crop: int = 224,
                       offsets: int = 33, *, batch_size: int = 128, device: torch.device | str | None = None,
                       amp: bool = False, num_workers: int = 0) -> tuple[float, list[float]]:

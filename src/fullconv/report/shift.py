@@ -14,11 +14,16 @@ from .tables import Raw, escape, mean_std, number, table  # noqa: E402
 
 PAPER_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
 PAPER_VARIANTS = ("same", "full", "same+blurpool", "full+blurpool")
-METRICS = (("diagonal_acc", "Diagonal-shift accuracy (%)"), ("consistency", "Consistency (%)"))
+METRICS = (("diagonal_acc", "Diagonal-shift accuracy (%)"), ("consistency", "Consistency (%)"),
+           ("canvas_consistency", "Canvas consistency (%): the same content at two places on a background canvas"))
 
 
 def variant(row: dict) -> str:
-    return f"{row['border']}+blurpool" if row["blurpool"] else row["border"]
+    """``same``, ``full+blurpool``, ``full-exact+polyphase``, ... (the experiment's variant names)."""
+    downsample = row.get("downsample") or "strided"
+    if row["blurpool"]:
+        return f"{row['border']}+blurpool"
+    return row["border"] if downsample == "strided" else f"{row['border']}+{downsample}"
 
 
 def _ordered_variants(summary: list[dict]) -> list[str]:
@@ -36,6 +41,9 @@ def metric_tables(results: dict) -> dict[str, list[list]]:
     out = {}
     for metric, _ in METRICS:
         rows = []
+        if not any(r.get(f"{metric}_mean") is not None for r in summary) and not any(
+                metric in (v or {}) for a in paper.values() for v in a.values()):
+            continue  # results of an earlier version, without this metric
         for arch in archs:
             variants = list(dict.fromkeys(_ordered_variants([r for r in summary if r["arch"] == arch]) +
                                           (list(PAPER_VARIANTS) if arch in paper else [])))
@@ -81,11 +89,28 @@ def section(results: dict) -> str:
     """Effects with intervals, then two tables (diagonal accuracy, consistency): ours next to the paper's rows."""
     parts = []
     for metric, title in METRICS:
+        if metric not in (tables := metric_tables(results)):
+            continue
         rows = [[arch, name, Raw(escape(ours)) if ours is not None else None, n,
                  Raw(escape(number(paper, 2))) if paper is not None else None]
-                for arch, name, ours, n, paper in metric_tables(results)[metric]]
+                for arch, name, ours, n, paper in tables[metric]]
         parts.append(table(["arch", "variant", "ours", "n", "paper"], rows, caption=title))
-    return effects_section(results) + "<h3>Shift metrics</h3>" + "".join(parts)
+    return effects_section(results) + "<h3>Shift metrics</h3>" + canvas_note(results) + "".join(parts)
+
+
+def canvas_note(results: dict) -> str:
+    """What canvas consistency shows, and whether the polyphase variants are exactly consistent."""
+    poly = [r for r in results.get("summary", []) if (r.get("downsample") or "strided") != "strided"
+            and r.get("canvas_consistency_mean") is not None]
+    if not poly:
+        return ""
+    exact = [variant(r) for r in poly if r["canvas_consistency_mean"] == 100.0 and r["canvas_consistency_std"] == 0.0]
+    state = (f"{', '.join(exact)}: 100.0 % in every seed, as the construction guarantees" if exact else
+             "no polyphase variant reached 100 %: the guarantee does not hold here, which is a bug to report")
+    return ("<p>Canvas shifts move the content on a constant background with nothing entering or leaving the "
+            "view: there <code>full-exact</code> with polyphase downsampling is exactly invariant to every "
+            f"integer shift ({escape(state)}). Crop shifts (consistency, diagonal accuracy) move the window over "
+            "a larger image, so content enters and leaves, and no method can be exact there.</p>")
 
 
 def curves(results: dict) -> dict[str, dict[str, list[float]]]:
@@ -108,11 +133,10 @@ def figures(results: dict, out_dir: Path) -> list[Path]:
         return made
     fig, axes = plt.subplots(1, len(per_arch), figsize=(4.6 * len(per_arch), 3.6), squeeze=False)
     for ax, (arch, lines) in zip(axes[0], per_arch.items()):
-        for name in _ordered_variants([{"border": n.split("+")[0], "blurpool": n.endswith("+blurpool")}
-                                       for n in lines]):
+        for name in _ordered_variants([r for r in results.get("rows", []) if r["arch"] == arch]):
             values = lines[name]
             ax.plot(range(len(values)), values, marker=".", label=name,
-                    linestyle="--" if name.endswith("+blurpool") else "-")
+                    linestyle="--" if "blur" in name else ":" if name.endswith("polyphase") else "-")
         ax.set(title=arch, xlabel="diagonal offset (pixels)", ylabel="top-1 accuracy (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
