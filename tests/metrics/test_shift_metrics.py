@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import TensorDataset
 
-from fullconv.metrics.shift import consistency, crop_at, diagonal_accuracy
+from fullconv.metrics.shift import consistency, crop_at, diagonal_accuracy, paste_at
 
 
 class GlobalMaxClassifier(nn.Module):
@@ -108,3 +108,15 @@ def test_model_mode_restored_and_errors():
         consistency(model, torch.zeros(2, 1, 20, 20), crop=20, max_shift=8)
     with pytest.raises(ValueError, match="one label per image"):
         diagonal_accuracy(model, torch.zeros(2, 1, 40, 40), None, crop=20)
+
+
+def test_paste_at_puts_each_image_at_its_own_offset_and_crop_at_takes_it_back():
+    x = torch.randn(3, 2, 4, 4)
+    top, left = torch.tensor([0, 2, 3]), torch.tensor([1, 0, 3])
+    canvas = paste_at(x, top, left, 9, background=-1.0)
+    for i in range(3):
+        inside = torch.zeros(9, 9, dtype=torch.bool)
+        inside[top[i]:top[i] + 4, left[i]:left[i] + 4] = True
+        assert torch.equal(canvas[i][:, inside].view(2, 4, 4), x[i])
+        assert (canvas[i][:, ~inside] == -1.0).all()
+    assert torch.equal(crop_at(canvas, top, left, 4), x)

@@ -38,6 +38,27 @@ def crop_at(x: Tensor, top: Tensor, left: Tensor, size: int) -> Tensor:
     return x[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()
 
 
+def paste_at(content: Tensor, top: Tensor, left: Tensor, side: int, background: float = 0.0) -> Tensor:
+    """Paste every image on its own ``background`` canvas at its own offset: the inverse of :func:`crop_at`.
+
+    Args:
+        content: (B, C, h, w).
+        top, left: (B,) integer offsets of the content's first row and column.
+        side: side of the square canvases.
+
+    Returns:
+        (B, C, side, side) with ``out[b, :, top[b]:top[b]+h, left[b]:left[b]+w] = content[b]`` and
+        ``background`` elsewhere.
+    """
+    b, c, h, w = content.shape
+    canvas = content.new_full((b, c, side, side), background)
+    rows = (top.to(content.device)[:, None] + torch.arange(h, device=content.device))[:, :, None]
+    cols = (left.to(content.device)[:, None] + torch.arange(w, device=content.device))[:, None, :]
+    batch = torch.arange(b, device=content.device)[:, None, None]
+    canvas[batch, :, rows, cols] = content.permute(0, 2, 3, 1)
+    return canvas
+
+
 def consistency(model: nn.Module, images: Images, crop: int, max_shift: int = 32, pairs: int = 5,
                 generator: torch.Generator | None = None, *, batch_size: int = 128,
                 device: torch.device | str | None = None, amp: bool = False, num_workers: int = 0) -> float:
@@ -122,10 +143,9 @@ def canvas_consistency(model: nn.Module, images: Images, crop: int, max_shift: i
             top, left = (x.shape[-2] - crop) // 2, (x.shape[-1] - crop) // 2
             content = x[..., top:top + crop, left:left + crop]
             for p in range(pairs):
-                canvases = x.new_full((2 * len(x), x.shape[1], side, side), background)
-                for k in range(2):
-                    for i, (row, col) in enumerate(offsets[index, p, k].tolist()):
-                        canvases[k * len(x) + i, :, row:row + crop, col:col + crop] = content[i]
+                first, second = offsets[index, p, 0], offsets[index, p, 1]
+                canvases = torch.cat([paste_at(content, first[:, 0], first[:, 1], side, background),
+                                      paste_at(content, second[:, 0], second[:, 1], side, background)])
                 top1 = _top1(model, canvases, amp).view(2, -1)
                 counts[0] += (top1[0] == top1[1]).sum()
                 counts[1] += top1.shape[1]

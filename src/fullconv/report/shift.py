@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..experiments.shift import variant_name  # noqa: E402
 from .effects import effects_figure, effects_table, losses_note, resolution_sentence  # noqa: E402
 from .figures import save_figure  # noqa: E402
 from .tables import Raw, escape, mean_std, number, table  # noqa: E402
@@ -19,11 +20,8 @@ METRICS = (("diagonal_acc", "Diagonal-shift accuracy (%)"), ("consistency", "Con
 
 
 def variant(row: dict) -> str:
-    """``same``, ``full+blurpool``, ``full-exact+polyphase``, ... (the experiment's variant names)."""
-    downsample = row.get("downsample") or "strided"
-    if row["blurpool"]:
-        return f"{row['border']}+blurpool"
-    return row["border"] if downsample == "strided" else f"{row['border']}+{downsample}"
+    """``same``, ``full+blurpool``, ``full-exact+polyphase``, ... (rows of earlier versions have no downsample)."""
+    return variant_name(row["border"], row["blurpool"], row.get("downsample") or "strided")
 
 
 def _ordered_variants(summary: list[dict]) -> list[str]:
@@ -88,8 +86,9 @@ def effects_section(results: dict) -> str:
 def section(results: dict) -> str:
     """Effects with intervals, then two tables (diagonal accuracy, consistency): ours next to the paper's rows."""
     parts = []
+    tables = metric_tables(results)
     for metric, title in METRICS:
-        if metric not in (tables := metric_tables(results)):
+        if metric not in tables:
             continue
         rows = [[arch, name, Raw(escape(ours)) if ours is not None else None, n,
                  Raw(escape(number(paper, 2))) if paper is not None else None]
@@ -110,7 +109,7 @@ def canvas_note(results: dict) -> str:
     return ("<p>Canvas shifts move the content on a constant background with nothing entering or leaving the "
             "view: there <code>full-exact</code> with polyphase downsampling is exactly invariant to every "
             f"integer shift ({escape(state)}). Crop shifts (consistency, diagonal accuracy) move the window over "
-            "a larger image, so content enters and leaves, and no method can be exact there.</p>")
+            "a larger image: where content enters and leaves the view, no method can be exact.</p>")
 
 
 def curves(results: dict) -> dict[str, dict[str, list[float]]]:
