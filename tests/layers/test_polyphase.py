@@ -3,8 +3,12 @@ import itertools
 
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from fullconv.layers.polyphase import phase_norms, phases, polyphase_downsample, select_phase
+from fullconv.layers.padding import pad_constant
+from fullconv.layers.polyphase import (merge_groups, phase_groups, phase_norms, phases, polyphase_downsample, select_phase,
+                                       take_phase, window_at_phase)
 
 D = torch.float64
 
@@ -99,3 +103,72 @@ def test_each_sample_keeps_its_own_phase_padded_with_background_to_one_size():
     assert y[0, 0].tolist() == [3.0, 0.0, 0.0] and y[1, 0].tolist() == [0.0, 4.0, 0.0]
     with pytest.raises(ValueError, match="2 spatial dims for stride"):
         phase_norms(torch.zeros(1, 1, 4), (2, 2))
+
+
+# window_at_phase: the grouped computation equals the reference (pad, take_phase, unpadded window)
+
+_CONV = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}
+_MAX = {1: torch.nn.functional.max_pool1d, 2: torch.nn.functional.max_pool2d, 3: torch.nn.functional.max_pool3d}
+
+
+def _window_case(draw_shape, nd, stride, kernel, dilation, pads, phase, pool):
+    """(fast, reference, inputs) for a conv or max pool at the given phases, float64 with gradients."""
+    torch.manual_seed(0)
+    x = torch.randn((phase.shape[0], 2, *draw_shape), dtype=D, requires_grad=True)
+    weight = torch.randn((3, 2, *kernel), dtype=D, requires_grad=True)
+    reach = tuple(d * (k - 1) for d, k in zip(dilation, kernel))
+    if pool:
+        def window(z, padding):
+            return _MAX[nd](z, kernel, stride, padding, dilation)
+        fast = window_at_phase(x, phase, stride, pads, window, value=0.0)
+    else:
+        def window(z, padding):
+            return _CONV[nd](z, weight, None, stride, padding, dilation)
+        fast = window_at_phase(x, phase, stride, pads, window, stride=stride, reach=reach)
+    reference = window(take_phase(pad_constant(x, pads, 0.0), phase, stride, 0.0), (0,) * nd)
+    return fast, reference, (x, weight)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_window_at_phase_equals_padding_and_moving_each_sample(data):
+    """Every layout: 1-3 dims, strides 1-3, kernels 1-4, dilation 1-2, pads that crop or pad either
+    side, a batch that keeps one or several phases; values and both gradients."""
+    nd = data.draw(st.integers(1, 3))
+    stride = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+    kernel = tuple(data.draw(st.integers(1, 4)) for _ in range(nd))
+    dilation = tuple(data.draw(st.integers(1, 2)) for _ in range(nd))
+    shape = tuple(data.draw(st.integers(6, 9)) for _ in range(nd))
+    pads = tuple((data.draw(st.integers(-1, 5)), data.draw(st.integers(-1, 5))) for _ in range(nd))
+    assume(all(n + left + right > d * (k - 1) for n, (left, right), d, k in zip(shape, pads, dilation, kernel)))
+    batch = data.draw(st.integers(1, 5))
+    phase = torch.tensor([[data.draw(st.integers(0, s - 1)) for s in stride] for _ in range(batch)])
+    pool = data.draw(st.booleans())
+    fast, reference, inputs = _window_case(shape, nd, stride, kernel, dilation, pads, phase, pool)
+    assert fast.shape == reference.shape
+    assert torch.allclose(fast, reference, rtol=0, atol=1e-12)
+    probe = torch.randn_like(reference)
+    for a, b in zip(torch.autograd.grad((fast * probe).sum(), inputs, allow_unused=True),
+                    torch.autograd.grad((reference * probe).sum(), inputs, allow_unused=True)):
+        assert (a is None and b is None) or torch.allclose(a, b, rtol=0, atol=1e-11)
+
+
+def test_window_at_phase_keeps_each_samples_own_phase():
+    """Negative control: the same batch at other phases gives other outputs, sample by sample."""
+    phase = torch.tensor([[0, 1], [1, 0], [1, 1], [0, 0]])
+    fast, reference, _ = _window_case((8, 8), 2, (2, 2), (3, 3), (1, 1), ((3, 3), (3, 3)), phase, False)
+    assert torch.allclose(fast, reference, rtol=0, atol=1e-12)
+    for pool in (False, True):
+        other, _, _ = _window_case((8, 8), 2, (2, 2), (3, 3), (1, 1), ((3, 3), (3, 3)), phase.flip(0), pool)
+        moved, _, _ = _window_case((8, 8), 2, (2, 2), (3, 3), (1, 1), ((3, 3), (3, 3)), phase, pool)
+        assert all((other[b] - moved[b]).abs().max() > 1e-3 for b in range(4))
+
+
+def test_phase_groups_are_disjoint_and_cover_the_batch():
+    phase = torch.tensor([[2, 1], [0, 0], [2, 1], [1, 0], [0, 0]])
+    groups = phase_groups(phase, (3, 2))
+    assert [q for q, _ in groups] == [(0, 0), (1, 0), (2, 1)]
+    assert sorted(i for _, idx in groups for i in idx.tolist()) == list(range(5))
+    assert all((phase[idx] == torch.tensor(q)).all() for q, idx in groups)
+    rows = [torch.full((len(idx), 1), float(sum(q))) for q, idx in groups]
+    assert merge_groups(rows, groups).flatten().tolist() == [3.0, 0.0, 3.0, 1.0, 0.0]

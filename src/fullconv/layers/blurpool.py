@@ -33,7 +33,7 @@ from torch import Tensor
 from .borders import BORDERS, Border, get_border
 from .conv import CONV_FN
 from .padding import corner_background, pad_constant
-from .polyphase import border_strides, take_phase
+from .polyphase import border_strides, window_at_phase
 
 MAX_BLUR_SIZE = 7
 
@@ -151,15 +151,13 @@ def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, b
             background = corner_background(x, len(dims))
         # The filter sums to 1, so blurring ``x - background`` with zero padding and adding the
         # background back is the same as padding with the background, without a padded copy.
-        shifted = pad_constant(x - background, own, 0.0)
         if phase is not None:
-            shifted = take_phase(shifted, phase, border_strides(strides, dims), 0.0)
-        return _depthwise(shifted, kernel, strides) + background
+            return _depthwise_at_phase(x - background, kernel, strides, own, phase, dims) + background
+        return _depthwise(pad_constant(x - background, own, 0.0), kernel, strides) + background
     if phase is not None:
         if border.extent != "full":
             raise ValueError(f"a blur with a phase needs a full border; got {border.name!r}")
-        padded = border.pad(x, own)
-        return _depthwise(take_phase(padded, phase, border_strides(strides, dims), 0.0), kernel, strides)
+        return _depthwise_at_phase(x, kernel, strides, own, phase, dims)
     if border.fill == "partial":
         ones = torch.ones((1, 1) + tuple(x.shape[2:]), device=x.device, dtype=x.dtype)
         weight_inside = _depthwise(pad_constant(ones, own, 0.0), kernel, strides)
@@ -180,6 +178,17 @@ def _depthwise(x: Tensor, kernel: Tensor, strides: tuple[int, ...]) -> Tensor:
     channels = x.shape[1]
     weight = kernel.expand((channels, 1) + tuple(kernel.shape))
     return CONV_FN[x.dim() - 2](x, weight, None, strides, 0, 1, channels)
+
+
+def _depthwise_at_phase(x: Tensor, kernel: Tensor, strides: tuple[int, ...], pads, phase: Tensor,
+                        dims: Sequence[int]) -> Tensor:
+    """:func:`_depthwise` of ``x`` zero-padded by ``pads``, at each sample's phase on ``dims``."""
+    channels = x.shape[1]
+    weight = kernel.expand((channels, 1) + tuple(kernel.shape))
+    conv = CONV_FN[x.dim() - 2]
+    return window_at_phase(x, phase, border_strides(strides, dims), pads,
+                           lambda z, padding: conv(z, weight, None, strides, padding, 1, channels),
+                           stride=strides, reach=tuple(k - 1 for k in kernel.shape))
 
 
 class BlurPool(nn.Module):

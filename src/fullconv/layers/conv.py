@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .borders import BORDERS, Border, get_border
 from .padding import corner_background, crop, pad_constant
-from .polyphase import border_strides, take_phase
+from .polyphase import border_strides, take_phase, window_at_phase
 
 CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -115,9 +115,25 @@ class _BorderConvMixin:
         return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def _phase_conv(self, x: Tensor, phase: Tensor) -> Tensor:
-        """The strided convolution at each sample's phase: pad, move the phase to 0, convolve."""
+        """The strided convolution at each sample's phase (:func:`~fullconv.layers.polyphase.window_at_phase`).
+
+        A ``full-exact`` layer convolves ``x - background`` with zero padding and adds the
+        background's response back, as at stride 1; dims outside ``border_dims`` with padding
+        (zeros, not background) take the reference path: pad, move the phase to 0, convolve.
+        """
         border_pads, other_pads = self._split_pads()
         background = self.background_of(x) if self.border.exact else None
+        keep = border_strides(self.stride, self.border_dims)
+        if self.border.fill in ("zeros", "background") and not (background is not None and any(
+                left or right for left, right in other_pads)):
+            reach = tuple(d * (k - 1) for d, k in zip(self.dilation, self.kernel_size))
+            conv = CONV_FN[self._nd]
+            bias = None if background is not None else self.bias
+            y = window_at_phase(x if background is None else x - background, phase, keep, self.pads,
+                                lambda z, padding: conv(z, self.weight, bias, self.stride, padding, self.dilation,
+                                                        self.groups),
+                                stride=self.stride, reach=reach)
+            return y if background is None else y + self._constant_response(background)
         x = pad_constant(self.border.pad(x, border_pads, background), other_pads, 0.0)
         x = take_phase(x, phase, border_strides(self.stride, self.border_dims), 0.0 if background is None else background)
         return CONV_FN[self._nd](x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)

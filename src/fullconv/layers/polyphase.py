@@ -16,19 +16,22 @@ same samples. Norms within a few rounding errors of the largest count as tied, s
 same values in another order cannot decide.
 
 ``convert(..., downsample="polyphase")`` uses :func:`choose_phase` once per resolution level and
-:func:`take_phase` in every strided layer of that level, so that a layer computes only the samples
-it keeps.
+:func:`window_at_phase` in every strided layer of that level: the samples that keep the same phase
+are computed together, with the strided layer's own padding, so that a layer computes only the
+samples it keeps and no shifted copy of its input is made (:func:`take_phase` is the reference
+those layers are tested against, and what layers that cannot use the fast path fall back to).
 """
 from __future__ import annotations
 
 import itertools
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from .padding import corner_background, pad_constant
+from .padding import corner_background, crop, pad_constant, torch_pad_arg
 
 #: norms within this many rounding errors (of the dtype) of the largest count as a tie
 _TIE_ULPS = 256
@@ -177,6 +180,110 @@ def take_phase(x: Tensor, phase: Tensor, stride: Sequence[int], background: Tens
         target[dim] = length
         x = torch.gather(padded, dim, index.expand(target))
     return x
+
+
+def phase_groups(phase: Tensor, stride: Sequence[int]) -> list[tuple[tuple[int, ...], Tensor | None]]:
+    """The samples that keep each phase: ``[(q, indices), ...]`` for each phase some sample keeps.
+
+    Args:
+        phase: (B, d) long; entries of dims whose ``stride`` is 1 are ignored (phase 0 there).
+        stride: per spatial dim, the phase's modulus.
+
+    Returns:
+        the phases in raster order; ``indices`` (long, increasing) is ``None`` when every sample
+        keeps the same phase.
+
+    Example:
+        >>> phase_groups(torch.tensor([[1], [0], [1]]), (2,))
+        [((0,), tensor([1])), ((1,), tensor([0, 2]))]
+        >>> phase_groups(torch.tensor([[1, 1], [0, 1]]), (1, 2))  # dim 0 keeps phase 0
+        [((0, 1), None)]
+    """
+    stride = tuple(int(s) for s in stride)
+    sizes = torch.tensor(stride, dtype=torch.long, device=phase.device)
+    weights = torch.tensor([math.prod(stride[i + 1:]) for i in range(len(stride))], device=phase.device)
+    code = (torch.where(sizes > 1, phase, 0) * weights).sum(1)
+    table = phases(stride)
+    counts = torch.bincount(code, minlength=len(table)).tolist()
+    used = [p for p, n in enumerate(counts) if n]
+    if len(used) == 1:
+        return [(table[used[0]], None)]
+    parts = torch.argsort(code, stable=True).split(counts)
+    return [(table[p], parts[p]) for p in used]
+
+
+def merge_groups(outputs: Sequence[Tensor], groups: Sequence[tuple[tuple[int, ...], Tensor | None]]) -> Tensor:
+    """Put the per-group results of :func:`phase_groups` back in the batch's order: (B, ...)."""
+    if groups[0][1] is None:
+        return outputs[0]
+    order = torch.cat([indices for _, indices in groups])
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(len(order), device=order.device)
+    return torch.cat(tuple(outputs)).index_select(0, inverse)
+
+
+def _symmetric_window(length: int, left: int, right: int, q: int, stride: int, reach: int) -> tuple[int, int, int]:
+    """(padding P, first output m, count n): outputs ``m .. m+n-1`` of a stride-``stride`` window of
+    reach ``reach`` on a map of ``length`` zero-padded by P on both sides are the outputs of the same
+    window at phase ``q`` on the map padded by (left, right) (:func:`take_phase`'s layout)."""
+    count = (length + left + right - reach - 1) // stride + 1
+    padding, first = left - q, 0
+    while padding < 0 or (length + 2 * padding - reach - 1) // stride + 1 < first + count:
+        padding, first = padding + stride, first + 1
+    return padding, first, count
+
+
+def window_at_phase(x: Tensor, phase: Tensor, phase_stride: Sequence[int], pads: Sequence[tuple[int, int]],
+                    window: Callable[[Tensor, tuple[int, ...]], Tensor], *, stride: Sequence[int] | None = None,
+                    reach: Sequence[int] | None = None, value: float = 0.0) -> Tensor:
+    """A strided window layer at each sample's phase, without a shifted copy of ``x``.
+
+    Computes ``window(take_phase(pad_constant(x, pads, value), phase, phase_stride, value), 0)``:
+    the samples that keep the same phase are run together, and the phase becomes a padding.
+
+    - With ``stride`` and ``reach`` (a convolution, which pads any amount itself, with zeros:
+      ``value`` must be 0): ``window(z, P)`` must zero-pad ``z`` by ``P[i]`` on both sides of dim
+      ``i`` and apply a window of reach ``reach`` (``d·(k-1)``) and stride ``stride``; the outputs
+      the phase does not keep (at most a few at each end) are cropped.
+    - Without (a pooling layer, whose own padding is limited): each group is padded once with
+      ``value``, the phase taken off its left, and ``window(z, (0, ...))`` runs unpadded.
+
+    Args:
+        x: (B, C, *S) the layer's unpadded input.
+        phase: (B, d) long, from :func:`choose_phase`.
+        phase_stride: per spatial dim, the phase's modulus (1: the phase stays 0 there).
+        pads: ``(left, right)`` per spatial dim, as the layer would pad (negative crops).
+        window: the layer, as described above.
+        stride, reach: per spatial dim, for a layer that pads itself.
+        value: the padded value.
+
+    Returns:
+        the window's output, (B, C', *S') as on the padded, phase-moved map.
+
+    Example:
+        >>> x = torch.arange(1.0, 6.0).reshape(1, 1, 5).repeat(2, 1, 1)
+        >>> conv = lambda z, padding: F.conv1d(z, torch.ones(1, 1, 2), None, 2, padding)
+        >>> window_at_phase(x, torch.tensor([[0], [1]]), (2,), ((1, 1),), conv, stride=(2,), reach=(1,))
+        tensor([[[ 1.,  5.,  9.]],
+        <BLANKLINE>
+                [[ 3.,  7.,  5.]]])
+    """
+    nd = len(pads)
+    x = crop(x, pads)
+    pads = tuple((max(left, 0), max(right, 0)) for left, right in pads)
+    groups = phase_groups(phase, phase_stride)
+    outputs = []
+    for q, indices in groups:
+        z = x if indices is None else x.index_select(0, indices)
+        if reach is None:
+            moved = tuple((left - p, right + p) for (left, right), p in zip(pads, q))
+            outputs.append(window(F.pad(z, torch_pad_arg(moved), value=value), (0,) * nd))
+            continue
+        geometry = [_symmetric_window(n, left, right, p, s, k) for n, (left, right), p, s, k
+                    in zip(z.shape[-nd:], pads, q, stride, reach)]
+        y = window(z, tuple(padding for padding, _, _ in geometry))
+        outputs.append(y[(Ellipsis, *(slice(first, first + count) for _, first, count in geometry))])
+    return merge_groups(outputs, groups)
 
 
 def polyphase_downsample(x: Tensor, stride: Sequence[int], background: Tensor | float = 0.0

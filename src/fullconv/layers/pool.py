@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .borders import Border, get_border
 from .padding import corner_background, pad_constant, per_dim
-from .polyphase import border_strides, take_phase
+from .polyphase import border_strides, window_at_phase
 
 _MAX_FN = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG_FN = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
@@ -88,16 +88,38 @@ class BorderPool(nn.Module):
         """
         taking = phase is not None and self.blur is None
         value = self.pad_value(x) if taking or any(left or right for left, right in self.pads) else None
+        if taking:
+            return self._phase_pool(x, phase, value)
         if any(left or right for left, right in self.pads):
             n_border = len(self.border_dims)
             x = pad_constant(x, self.pads[self.nd - n_border:], value)
             # dims outside border_dims (time, for a spatial-only 3-D border) keep the plain padding
             plain = float("-inf") if self.kind == "max" else 0.0
             x = pad_constant(x, self.pads[: self.nd - n_border] + ((0, 0),) * n_border, plain)
-        if taking:
-            x = take_phase(x, phase, border_strides(self.stride, self.border_dims), value)
         if self.kind == "max":
             y = _MAX_FN[self.nd](x, self.kernel_size, self.stride, 0, self.dilation)
         else:
             y = _AVG_FN[self.nd](x, self.kernel_size, self.stride, 0)
         return y if self.blur is None else self.blur(y, phase)
+
+    def _phase_pool(self, x: Tensor, phase: Tensor, value: Tensor | float) -> Tensor:
+        """The strided pooling at each sample's phase (:func:`~fullconv.layers.polyphase.window_at_phase`).
+
+        A background (a tensor) is taken off before and added back after: max and average
+        pooling commute with adding a constant per sample and channel.
+        """
+        n_border = len(self.border_dims)
+        plain = float("-inf") if self.kind == "max" else 0.0
+        x = pad_constant(x, self.pads[: self.nd - n_border] + ((0, 0),) * n_border, plain)
+        pads = ((0, 0),) * (self.nd - n_border) + tuple(self.pads[self.nd - n_border:])
+        background = value if isinstance(value, Tensor) else None
+        if self.kind == "max":
+            def window(z, _):
+                return _MAX_FN[self.nd](z, self.kernel_size, self.stride, 0, self.dilation)
+        else:
+            def window(z, _):
+                return _AVG_FN[self.nd](z, self.kernel_size, self.stride, 0)
+        y = window_at_phase(x if background is None else x - background, phase,
+                            border_strides(self.stride, self.border_dims), pads, window,
+                            value=0.0 if background is not None else float(value))
+        return y if background is None else y + background
