@@ -800,8 +800,10 @@ class _GridPass:
         with ``p <= 0``.
 
         A ``phased`` layer (``downsample="polyphase"``) keeps outputs ``s·j + q`` with ``q < s``
-        chosen per sample: ``s - 1`` more padding on each side keeps its first output background
-        and its last content response, whatever ``q``.
+        chosen per sample: ``s - 1`` more padding on the left keeps its first output background
+        whatever ``q``. The right needs none: output ``j`` reads from ``s·j + q`` on, so the last
+        output that reaches the input's last element is ``floor((left + n - 1 - q) / s)``, never
+        past the last output ``floor((left + n + right - reach - 1) / s)`` while ``right >= reach``.
         """
         pads, lead = list(layer.pads), []
         for dim, (s, p_o, lead_in) in enumerate(zip(stride, original_left, grid.lead)):
@@ -814,7 +816,7 @@ class _GridPass:
                 if rest:
                     raise ConversionError(f"convert(): layer {node.target!r} cannot keep the original sampling "
                                           f"positions along dim {dim}; use dims='spacetime'")
-            pads[dim] = (s * lead_out + p_o - lead_in, pads[dim][1] + extra)
+            pads[dim] = (s * lead_out + p_o - lead_in, pads[dim][1])  # phased: the extra on the left only
             lead.append(lead_out)
         layer.pads = tuple(pads)
         return Grid(tuple(lead), tuple(t * s for t, s in zip(grid.stride, stride)), len(stride) + 2, grid.phase)

@@ -137,3 +137,23 @@ def test_unet_decoder_of_a_phased_map_is_refused(up):
     with pytest.raises(fullconv.ConversionError, match="upsamples a map subsampled with downsample=.polyphase."):
         fullconv.convert(UNet(nd=2, up=up), "full-exact", downsample="polyphase")
     fullconv.convert(UNet(nd=2, up=up), "full-exact")  # the default still converts it
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_content_at_the_far_end_of_the_canvas_keeps_every_response(train):
+    """The shifted content ends on the canvas' last row and column, at every residue of the stride:
+    no phase loses a response there (a phased layer pads s - 1 more on the left only). The control
+    takes one step of right padding off a strided layer: at some residue a response to the last
+    row goes."""
+    from fullconv.models import small_resnet
+    torch.manual_seed(0)
+    net = fullconv.convert(small_resnet(in_channels=3, width=4), "full-exact", downsample="polyphase").train(train)
+    for t in range(1, 9):
+        cert = check_equivariance(net, (2, 3, 8, 8), shifts=[(t, t), (t, 0)], calibrate=True)
+        assert cert.total_stride == (8, 8) and cert.sensitivity > 1e-3
+        assert cert.all_exact and cert.max_error(on_stride=None) < 1e-9, (t, cert.summary())
+    cut = next(m for m in net.modules() if isinstance(m, fullconv.layers.BorderConv2d) and max(m.stride) > 1)
+    cut.pads = tuple((left, right - 1) for left, right in cut.pads)
+    errors = [check_equivariance(net, (2, 3, 8, 8), shifts=[(t, t)], calibrate=True).max_error(on_stride=None)
+              for t in (1, 2)]
+    assert max(errors) > 1e-3

@@ -1,4 +1,5 @@
 """Adaptive polyphase subsampling on a constant canvas: the kept samples move with the content, for every shift."""
+import contextlib
 import itertools
 
 import pytest
@@ -6,6 +7,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from fullconv.layers import polyphase
 from fullconv.layers.padding import pad_constant
 from fullconv.layers.polyphase import (merge_groups, phase_groups, phase_norms, phases, polyphase_downsample, select_phase,
                                        take_phase, window_at_phase)
@@ -144,20 +146,33 @@ def test_window_at_phase_equals_padding_and_moving_each_sample(data):
     batch = data.draw(st.integers(1, 5))
     phase = torch.tensor([[data.draw(st.integers(0, s - 1)) for s in stride] for _ in range(batch)])
     pool = data.draw(st.booleans())
-    fast, reference, inputs = _window_case(shape, nd, stride, kernel, dilation, pads, phase, pool)
-    assert fast.shape == reference.shape
-    assert torch.allclose(fast, reference, rtol=0, atol=1e-12)
-    probe = torch.randn_like(reference)
-    for a, b in zip(torch.autograd.grad((fast * probe).sum(), inputs, allow_unused=True),
-                    torch.autograd.grad((reference * probe).sum(), inputs, allow_unused=True)):
-        assert (a is None and b is None) or torch.allclose(a, b, rtol=0, atol=1e-11)
+    for group_work in (0, 10 ** 9):  # each phase group on its own / the groups padded into one batch
+        with _group_work(group_work):
+            fast, reference, inputs = _window_case(shape, nd, stride, kernel, dilation, pads, phase, pool)
+        assert fast.shape == reference.shape
+        assert torch.allclose(fast, reference, rtol=0, atol=1e-12)
+        probe = torch.randn_like(reference)
+        for a, b in zip(torch.autograd.grad((fast * probe).sum(), inputs, allow_unused=True),
+                        torch.autograd.grad((reference * probe).sum(), inputs, allow_unused=True)):
+            assert (a is None and b is None) or torch.allclose(a, b, rtol=0, atol=1e-11)
+
+
+@contextlib.contextmanager
+def _group_work(value):
+    kept, polyphase._GROUP_WORK = polyphase._GROUP_WORK, value
+    try:
+        yield
+    finally:
+        polyphase._GROUP_WORK = kept
 
 
 def test_window_at_phase_keeps_each_samples_own_phase():
     """Negative control: the same batch at other phases gives other outputs, sample by sample."""
     phase = torch.tensor([[0, 1], [1, 0], [1, 1], [0, 0]])
-    fast, reference, _ = _window_case((8, 8), 2, (2, 2), (3, 3), (1, 1), ((3, 3), (3, 3)), phase, False)
-    assert torch.allclose(fast, reference, rtol=0, atol=1e-12)
+    for group_work in (0, 10 ** 9):
+        with _group_work(group_work):
+            fast, reference, _ = _window_case((8, 8), 2, (2, 2), (3, 3), (1, 1), ((3, 3), (3, 3)), phase, False)
+        assert torch.allclose(fast, reference, rtol=0, atol=1e-12)
     for pool in (False, True):
         other, _, _ = _window_case((8, 8), 2, (2, 2), (3, 3), (1, 1), ((3, 3), (3, 3)), phase.flip(0), pool)
         moved, _, _ = _window_case((8, 8), 2, (2, 2), (3, 3), (1, 1), ((3, 3), (3, 3)), phase, pool)

@@ -35,6 +35,9 @@ from .padding import corner_background, crop, pad_constant, torch_pad_arg
 
 #: norms within this many rounding errors (of the dtype) of the largest count as a tie
 _TIE_ULPS = 256
+#: :func:`window_at_phase` runs each phase group on its own when a group holds at least this many
+#: output positions on average (samples x positions per sample), else the whole batch at once
+_GROUP_WORK = 2048
 
 
 def phase_norms(x: Tensor, stride: Sequence[int], background: Tensor | float = 0.0) -> Tensor:
@@ -121,6 +124,7 @@ def choose_phase(x: Tensor, stride: Sequence[int], offset: Sequence[int] = (),
         tensor([[0]])
     """
     stride = tuple(int(s) for s in stride)
+    x = x.detach()  # a discrete choice: no gradient flows through it, and no graph is kept for it
     if background is None:
         value = corner_background(x, len(stride))
     elif isinstance(background, (tuple, list)):
@@ -239,7 +243,8 @@ def window_at_phase(x: Tensor, phase: Tensor, phase_stride: Sequence[int], pads:
     """A strided window layer at each sample's phase, without a shifted copy of ``x``.
 
     Computes ``window(take_phase(pad_constant(x, pads, value), phase, phase_stride, value), 0)``:
-    the samples that keep the same phase are run together, and the phase becomes a padding.
+    the samples that keep the same phase are run together, and the phase becomes a padding (when
+    the groups are small, each is padded and the window runs once on the whole batch).
 
     - With ``stride`` and ``reach`` (a convolution, which pads any amount itself, with zeros:
       ``value`` must be 0): ``window(z, P)`` must zero-pad ``z`` by ``P[i]`` on both sides of dim
@@ -263,19 +268,29 @@ def window_at_phase(x: Tensor, phase: Tensor, phase_stride: Sequence[int], pads:
     Example:
         >>> x = torch.arange(1.0, 6.0).reshape(1, 1, 5).repeat(2, 1, 1)
         >>> conv = lambda z, padding: F.conv1d(z, torch.ones(1, 1, 2), None, 2, padding)
-        >>> window_at_phase(x, torch.tensor([[0], [1]]), (2,), ((1, 1),), conv, stride=(2,), reach=(1,))
-        tensor([[[ 1.,  5.,  9.]],
-        <BLANKLINE>
-                [[ 3.,  7.,  5.]]])
+        >>> window_at_phase(x, torch.tensor([[0], [1]]), (2,), ((1, 1),), conv, stride=(2,), reach=(1,)).tolist()
+        [[[1.0, 5.0, 9.0]], [[3.0, 7.0, 5.0]]]
     """
     nd = len(pads)
     x = crop(x, pads)
     pads = tuple((max(left, 0), max(right, 0)) for left, right in pads)
     groups = phase_groups(phase, phase_stride)
+    explicit = reach is None
+    if not explicit and len(groups) > 1:
+        outputs_per_sample = math.prod((n + left + right - k - 1) // s + 1
+                                       for n, (left, right), s, k in zip(x.shape[-nd:], pads, stride, reach))
+        if x.shape[0] * outputs_per_sample < _GROUP_WORK * len(groups):
+            # small groups on small maps: a layer with weights runs far below its speed on a few
+            # samples (its weight gradient sums over few positions), so pad each group and run
+            # the window once on the whole batch
+            padded = [F.pad(x.index_select(0, indices), torch_pad_arg(
+                tuple((left - p, right + p) for (left, right), p in zip(pads, q))), value=value)
+                for q, indices in groups]
+            return merge_groups([window(torch.cat(padded), (0,) * nd)], [((), torch.cat([i for _, i in groups]))])
     outputs = []
     for q, indices in groups:
         z = x if indices is None else x.index_select(0, indices)
-        if reach is None:
+        if explicit:
             moved = tuple((left - p, right + p) for (left, right), p in zip(pads, q))
             outputs.append(window(F.pad(z, torch_pad_arg(moved), value=value), (0,) * nd))
             continue
