@@ -14,6 +14,9 @@ from fullconv.metrics import relative_difference
 from fullconv.models import small_resnet
 
 BORDERS = ["full-exact", "full"]
+#: the eager paths also with downsample="polyphase" (its phase groups depend on the data, so the
+#: tracing and export paths do not capture it; see the README)
+EAGER = BORDERS + ["full-exact+polyphase"]
 FLOAT32 = 1e-5   # a different kernel order than eager: float32 rounding only
 BFLOAT16 = 2e-2  # 8 mantissa bits
 
@@ -23,7 +26,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _net(border: str) -> nn.Module:
     torch.manual_seed(0)
-    return convert(small_resnet(layers=(1, 1), width=4, in_channels=3), border).eval()
+    border, _, downsample = border.partition("+")
+    return convert(small_resnet(layers=(1, 1), width=4, in_channels=3), border,
+                   downsample=downsample or "strided").eval()
 
 
 def _input(size: int = 16) -> torch.Tensor:
@@ -35,7 +40,7 @@ def _eager(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return net(x)
 
 
-@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("border", EAGER)
 def test_deepcopy(border):
     net, x = _net(border), _input()
     twin = copy.deepcopy(net)
@@ -45,7 +50,7 @@ def test_deepcopy(border):
     assert not torch.equal(twin.conv1.weight, net.conv1.weight)  # nothing shared
 
 
-@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("border", EAGER)
 def test_channels_last(border):
     net, x = _net(border), _input()
     expected = _eager(net, x)
@@ -54,7 +59,7 @@ def test_channels_last(border):
     assert relative_difference(expected, _eager(fast, x.to(memory_format=torch.channels_last))) <= FLOAT32
 
 
-@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("border", EAGER)
 def test_bfloat16_autocast_on_cpu(border):
     net, x = _net(border), _input()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):

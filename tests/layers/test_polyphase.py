@@ -187,3 +187,13 @@ def test_phase_groups_are_disjoint_and_cover_the_batch():
     assert all((phase[idx] == torch.tensor(q)).all() for q, idx in groups)
     rows = [torch.full((len(idx), 1), float(sum(q))) for q, idx in groups]
     assert merge_groups(rows, groups).flatten().tolist() == [3.0, 0.0, 3.0, 1.0, 0.0]
+
+
+def test_low_precision_maps_choose_by_norm_not_by_tie():
+    """bfloat16 norms with a bfloat16 tie tolerance (256 ulps = twice the value) would tie every
+    phase; the norms are summed in float32, so a 10 % larger phase still wins."""
+    x = torch.zeros(1, 1, 8, dtype=torch.bfloat16)
+    x[0, 0, 2], x[0, 0, 5] = 1.0, 1.1   # phase 0 comes first in content order, phase 1 is larger
+    assert phase_norms(x, (2,)).dtype == torch.float32
+    assert select_phase(x, (2,)).tolist() == [[1]]
+    assert select_phase(x.double(), (2,)).tolist() == [[1]]

@@ -49,7 +49,7 @@ def phase_norms(x: Tensor, stride: Sequence[int], background: Tensor | float = 0
         background: a number, or a tensor broadcastable to ``x`` (e.g. (B, C, 1, 1)).
 
     Returns:
-        (B, P) with ``P = prod(stride)``, phases in the order of :func:`phases`.
+        (B, P) with ``P = prod(stride)``, phases in the order of :func:`phases`; float32 at least.
 
     Example:
         >>> phase_norms(torch.tensor([[[0.0, 3.0, 0.0, 1.0]]]), (2,))
@@ -59,6 +59,8 @@ def phase_norms(x: Tensor, stride: Sequence[int], background: Tensor | float = 0
         raise ValueError(f"x must be (B, C, *S) with {len(stride)} spatial dims for stride {tuple(stride)}; "
                          f"got shape {tuple(x.shape)}")
     centred = (x - background) ** 2
+    if centred.is_floating_point() and torch.finfo(centred.dtype).bits < 32:
+        centred = centred.float()  # sums of squares in (b)float16 would round away the differences
     return torch.stack([centred[(Ellipsis, *(slice(p, None, s) for p, s in zip(phase, stride)))].flatten(1).sum(1)
                         for phase in phases(stride)], dim=1)
 
