@@ -135,7 +135,7 @@ class _BorderConvMixin:
                                 stride=self.stride, reach=reach)
             return y if background is None else y + self._constant_response(background)
         x = pad_constant(self.border.pad(x, border_pads, background), other_pads, 0.0)
-        x = take_phase(x, phase, border_strides(self.stride, self.border_dims), 0.0 if background is None else background)
+        x = take_phase(x, phase, keep, 0.0 if background is None else background)
         return CONV_FN[self._nd](x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
     def _constant_response(self, background: Tensor) -> Tensor:
