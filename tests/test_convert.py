@@ -227,15 +227,48 @@ def test_already_converted_model_is_a_clear_error():
         convert(convert(torchvision.models.resnet18(), "same-reflect"), "full")
 
 
+class _ShiftedConv(nn.Conv2d):
+    """A convolution subclass whose forward adds something the border layer would not know."""
+
+    def forward(self, x):
+        return super().forward(x) + 1.0
+
+
 @pytest.mark.parametrize("border", ["same", "full-exact"])
 def test_a_convolution_with_its_own_forward_is_refused_not_changed(border):
-    """timm's weight-standardised convolutions (NF-ResNet, BiT) compute their weight in forward: a
-    border layer in their place would compute another function, even with a same border."""
-    layers = pytest.importorskip("timm.layers")
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Sequential(layers.StdConv2d(4, 4, 3, padding=1)))
-    with pytest.raises(ConversionError, match=r"layer '1.0' is a StdConv2d \(timm.layers.std_conv\), an nn.Conv2d "
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Sequential(_ShiftedConv(4, 4, 3, padding=1)))
+    with pytest.raises(ConversionError, match=r"layer '1.0' is a _ShiftedConv \([\w.]+\), an nn.Conv2d "
                                               r"subclass with its own forward"):
         convert(model, border)
+    layers = pytest.importorskip("timm.layers")
     # a subclass that only pads in its forward (TensorFlow's "same") is a convolution to convert
     same_padded = nn.Sequential(layers.Conv2dSame(3, 4, 3, stride=2))
     assert convert(same_padded, border)[0].border.name == border
+
+
+@pytest.mark.parametrize("kind", ["StdConv2d", "ScaledStdConv2d"])
+def test_weight_standardised_convolutions_keep_their_standardisation(kind):
+    """timm's StdConv2d (BiT) and ScaledStdConv2d (NF-ResNet) standardise their weight in forward:
+    they convert to BorderStdConv2d, which does the same, so a same border gives the original
+    outputs bit for bit, with the parameters and state_dict keys unchanged."""
+    layers = pytest.importorskip("timm.layers")
+    torch.manual_seed(0)
+    conv = getattr(layers, kind)(3, 6, 3, stride=2, bias=True)
+    with torch.no_grad():
+        conv.weight.mul_(3.0).add_(0.5)   # far from standardised, so dropping the standardisation shows
+        if kind == "ScaledStdConv2d":
+            conv.gain.uniform_(0.5, 1.5)
+    model = nn.Sequential(conv, nn.ReLU())
+    x = torch.randn(2, 3, 9, 9)
+    same = convert(model, "same")
+    assert isinstance(same[0], fullconv.layers.BorderStdConv2d)
+    assert torch.equal(same(x), model(x))
+    assert list(same.state_dict()) == list(model.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(same.state_dict().values(), model.state_dict().values()))
+    # the control: the raw weight in a plain border convolution computes another function
+    plain = fullconv.layers.BorderConv2d(3, 6, 3, stride=2, border="same")
+    plain.weight, plain.bias = conv.weight, conv.bias
+    assert (plain(x) - conv(x)).abs().max() > 1e-2
+    # full padding keeps the standardisation too: its interior is the original's valid responses
+    original = nn.Sequential(getattr(layers, kind)(3, 6, 3, padding=1, bias=True))
+    assert torch.equal(convert(original, "full")(x)[..., 2:-2, 2:-2], original(x)[..., 1:-1, 1:-1])

@@ -149,6 +149,8 @@ for _family, _arch, _slow in [
     ("VoVNet", "ese_vovnet19b_dw", True),
     ("ResNet (deep tiered stem)", "resnet10t", True),
     ("CSPResNet", "cspresnet50", True),
+    ("ResNetV2 (BiT, weight-standardised convolutions)", "resnetv2_50x1_bit", True),
+    ("NF-ResNet (scaled weight standardisation)", "nf_resnet26", True),
 ]:
     TIMM_FAMILIES[_family] = _arch
     register(ZooModel(f"timm/{_arch}", _timm(_arch), needs="timm", slow=_slow))

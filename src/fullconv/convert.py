@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from .layers.align import align, crop_to
 from .layers.borders import BORDERS, Border, get_border
-from .layers.conv import BORDER_CONV, BORDER_CONV_TRANSPOSE, _BorderConvMixin, _BorderConvTransposeMixin
+from .layers.conv import BORDER_CONV, BORDER_CONV_TRANSPOSE, BorderStdConv2d, _BorderConvMixin, _BorderConvTransposeMixin
 from .layers.padding import effective_kernel, per_dim
 from .layers.polyphase import choose_phase
 from .layers.pool import BorderPool
@@ -362,19 +362,27 @@ def layer_pads(border: Border, kernel: Sequence[int], dilation: Sequence[int], s
 #: Convolution subclasses whose own forward only pads (TensorFlow's "same", computed per input
 #: size) before a plain convolution: the border replaces that padding, so they convert as convolutions.
 _PADDING_ONLY_CONVS = frozenset({"timm.layers.conv2d_same.Conv2dSame"})
+#: Weight-standardised convolutions (their forward standardises the weight, then pads as above):
+#: they convert to :class:`~fullconv.layers.BorderStdConv2d`; True where the layer has a gain.
+_STD_CONVS = {"timm.layers.std_conv.StdConv2d": False, "timm.layers.std_conv.StdConv2dSame": False,
+              "timm.layers.std_conv.ScaledStdConv2d": True, "timm.layers.std_conv.ScaledStdConv2dSame": True}
+
+
+def _class_name(layer: nn.Module) -> str:
+    return f"{type(layer).__module__}.{type(layer).__qualname__}"
 
 
 def _check_plain_conv(name: str, layer: nn.Module, nd: int) -> None:
-    """Refuse a convolution subclass whose forward computes more than the convolution (timm's
-    weight-standardised ``StdConv2d`` / ``ScaledStdConv2d``): the border layer would drop it."""
+    """Refuse a convolution subclass whose forward computes more than the convolution, unless it
+    is one whose computation the border layer keeps (``_PADDING_ONLY_CONVS``, ``_STD_CONVS``)."""
     cls, base = type(layer), next(b for b, n in _CONVS.items() if n == nd)
-    if cls is base or f"{cls.__module__}.{cls.__qualname__}" in _PADDING_ONLY_CONVS:
+    if cls is base or _class_name(layer) in _PADDING_ONLY_CONVS or _class_name(layer) in _STD_CONVS:
         return
     if cls.forward is not base.forward or cls._conv_forward is not base._conv_forward:
         raise ConversionError(
             f"convert(): layer {name!r} is a {cls.__qualname__} ({cls.__module__}), an nn.Conv{nd}d subclass with "
-            f"its own forward (such as a weight standardisation); a border layer would drop what that forward "
-            f"adds, so it is not converted. Build the model with plain nn.Conv{nd}d layers")
+            f"its own forward; a border layer would drop what that forward adds, so it is not converted. "
+            f"Build the model with plain nn.Conv{nd}d layers")
 
 
 def _convert_conv(layer: nn.Module, nd: int, border: Border, dims: str | None) -> tuple[nn.Module, tuple[int, ...]]:
@@ -382,9 +390,15 @@ def _convert_conv(layer: nn.Module, nd: int, border: Border, dims: str | None) -
     border_dims = _border_dims(nd, dims)
     original = _original_pads(layer, nd, kernel, dilation)
     pads = layer_pads(border, kernel, dilation, stride, border_dims, original)
-    new = BORDER_CONV[nd](layer.in_channels, layer.out_channels, kernel, stride=stride, dilation=dilation,
-                          groups=layer.groups, bias=layer.bias is not None, border=border,
-                          border_dims=border_dims, pads=pads, device=layer.weight.device, dtype=layer.weight.dtype)
+    kwargs = dict(stride=stride, dilation=dilation, groups=layer.groups, bias=layer.bias is not None, border=border,
+                  border_dims=border_dims, pads=pads, device=layer.weight.device, dtype=layer.weight.dtype)
+    if (scaled := _STD_CONVS.get(_class_name(layer))) is not None:
+        new = BorderStdConv2d(layer.in_channels, layer.out_channels, kernel, eps=layer.eps, gain=scaled,
+                              scale=layer.scale if scaled else 1.0, **kwargs)
+        if scaled:
+            new.gain = layer.gain
+    else:
+        new = BORDER_CONV[nd](layer.in_channels, layer.out_channels, kernel, **kwargs)
     new.weight = layer.weight
     if layer.bias is not None:
         new.bias = layer.bias

@@ -3,14 +3,14 @@ from .borders import BORDERS, FULL_BORDERS, SAME_BORDERS, Border, BorderName, ge
 from .align import align
 from .blurpool import BlurPool, blur_downsample, blur_filter
 from .conv import (BORDER_CONV, BORDER_CONV_TRANSPOSE, BorderConv1d, BorderConv2d, BorderConv3d,
-                   BorderConvTranspose1d, BorderConvTranspose2d, BorderConvTranspose3d)
+                   BorderConvTranspose1d, BorderConvTranspose2d, BorderConvTranspose3d, BorderStdConv2d)
 from .pool import BorderPool
 from .polyphase import polyphase_downsample, select_phase
 from .padding import corner_background, full_phase_left, pad_constant, valid_phase_left
 
 __all__ = [
     "BORDERS", "FULL_BORDERS", "SAME_BORDERS", "Border", "BorderName", "get_border",
-    "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d",
+    "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d", "BorderStdConv2d",
     "BORDER_CONV_TRANSPOSE", "BorderConvTranspose1d", "BorderConvTranspose2d", "BorderConvTranspose3d",
     "corner_background", "full_phase_left", "pad_constant", "valid_phase_left",
     "BorderPool", "align", "BlurPool", "blur_downsample", "blur_filter", "polyphase_downsample", "select_phase",

@@ -89,32 +89,38 @@ class _BorderConvMixin:
             return self.blur(self._border_conv(x), phase)
         return self._border_conv(x, phase)
 
+    def conv_weight(self) -> Tensor:
+        """The weight the convolution applies: the parameter itself here; a subclass may compute
+        it (:class:`BorderStdConv2d` standardises it)."""
+        return self.weight
+
     def _border_conv(self, x: Tensor, phase: Tensor | None = None) -> Tensor:
         conv = CONV_FN[self._nd]
+        weight = self.conv_weight()
         if phase is not None:
-            return self._phase_conv(x, phase)
+            return self._phase_conv(x, phase, weight)
         if not any(left or right for left, right in self.pads):
-            return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+            return conv(x, weight, self.bias, self.stride, 0, self.dilation, self.groups)
         border_pads, other_pads = self._split_pads()
         symmetric = all(left == right >= 0 for left, right in self.pads)
         if self.border.fill == "zeros" and self.border.extent != "valid" and symmetric:
-            return conv(x, self.weight, self.bias, self.stride, tuple(p[0] for p in self.pads),
+            return conv(x, weight, self.bias, self.stride, tuple(p[0] for p in self.pads),
                         self.dilation, self.groups)
         if self.border.exact and symmetric and len(self.border_dims) == self._nd:
             background = self.background_of(x)
-            y = conv(x - background, self.weight, None, self.stride, tuple(p[0] for p in self.pads),
+            y = conv(x - background, weight, None, self.stride, tuple(p[0] for p in self.pads),
                      self.dilation, self.groups)
-            return y + self._constant_response(background)
+            return y + self._constant_response(background, weight)
         background = self.background_of(x) if self.border.exact else None
         x = self.border.pad(x, border_pads, background)
         x = pad_constant(x, other_pads, 0.0)
         if self.border.fill == "partial":
-            y = conv(x, self.weight, None, self.stride, 0, self.dilation, self.groups)
+            y = conv(x, weight, None, self.stride, 0, self.dilation, self.groups)
             y = y * self._partial_ratio(x.shape[2:], y.device, y.dtype)
             return y if self.bias is None else y + self.bias.view((1, -1) + (1,) * self._nd)
-        return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return conv(x, weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
-    def _phase_conv(self, x: Tensor, phase: Tensor) -> Tensor:
+    def _phase_conv(self, x: Tensor, phase: Tensor, weight: Tensor) -> Tensor:
         """The strided convolution at each sample's phase (:func:`~fullconv.layers.polyphase.window_at_phase`).
 
         A ``full-exact`` layer convolves ``x - background`` with zero padding and adds the
@@ -130,17 +136,17 @@ class _BorderConvMixin:
             conv = CONV_FN[self._nd]
             bias = None if background is not None else self.bias
             y = window_at_phase(x if background is None else x - background, phase, keep, self.pads,
-                                lambda z, padding: conv(z, self.weight, bias, self.stride, padding, self.dilation,
+                                lambda z, padding: conv(z, weight, bias, self.stride, padding, self.dilation,
                                                         self.groups),
                                 stride=self.stride, reach=reach)
-            return y if background is None else y + self._constant_response(background)
+            return y if background is None else y + self._constant_response(background, weight)
         x = pad_constant(self.border.pad(x, border_pads, background), other_pads, 0.0)
         x = take_phase(x, phase, keep, 0.0 if background is None else background)
-        return CONV_FN[self._nd](x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return CONV_FN[self._nd](x, weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
-    def _constant_response(self, background: Tensor) -> Tensor:
+    def _constant_response(self, background: Tensor, weight: Tensor) -> Tensor:
         """Response of the layer to a map that is ``background`` everywhere: (B, C_out, 1, ...)."""
-        summed = self.weight.sum(dim=tuple(range(2, 2 + self._nd)), keepdim=True)
+        summed = weight.sum(dim=tuple(range(2, 2 + self._nd)), keepdim=True)
         background = background.expand((background.shape[0], self.in_channels) + (1,) * self._nd)
         return CONV_FN[self._nd](background, summed, self.bias, 1, 0, 1, self.groups)
 
@@ -204,6 +210,48 @@ BorderConv3d = _make(nn.Conv3d, 3, """``nn.Conv3d`` with a border variant; ``bor
     applies it to height and width only (time padded ``same`` with zeros). x: (B, C, T, H, W).""")
 
 BORDER_CONV = {1: BorderConv1d, 2: BorderConv2d, 3: BorderConv3d}
+
+
+class BorderStdConv2d(BorderConv2d):
+    """:class:`BorderConv2d` with weight standardisation (Qiao et al. 2019; timm's ``StdConv2d``,
+    and with ``gain`` its ``ScaledStdConv2d``, Brock et al. 2021).
+
+    Each output channel's weight is standardised over its fan-in, ``(w - mean) / sqrt(var + eps)``
+    (biased variance), and with a gain multiplied by ``gain · scale``, before every convolution;
+    the padding is the border's. Parameter names are the timm layers' (``weight``, ``bias``,
+    ``gain``), so their state_dicts load both ways.
+
+    Args:
+        eps: added to the variance.
+        gain: register a per-output-channel ``gain`` (C_out, 1, 1, 1), initialised to 1.
+        scale: a constant factor with the gain (timm: ``gamma / sqrt(fan-in)``).
+        others: as :class:`BorderConv2d`.
+
+    Example:
+        >>> conv = BorderStdConv2d(2, 4, 3, border="full", bias=False)
+        >>> w = conv.conv_weight().flatten(1)
+        >>> bool(w.mean(1).abs().max() < 1e-6), bool((w.var(1, unbiased=False) - 1).abs().max() < 1e-4)
+        (True, True)
+        >>> conv(torch.zeros(1, 2, 8, 8)).shape
+        torch.Size([1, 4, 10, 10])
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, dilation=1, groups: int = 1,
+                 bias: bool = True, border: str | Border = "same", *, eps: float = 1e-6, gain: bool = False,
+                 scale: float = 1.0, **kwargs) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, dilation, groups, bias, border, **kwargs)
+        self.eps, self.scale = float(eps), float(scale)
+        if gain:
+            self.gain = nn.Parameter(torch.ones((out_channels, 1, 1, 1), device=self.weight.device,
+                                                dtype=self.weight.dtype))
+        else:
+            self.register_parameter("gain", None)
+
+    def conv_weight(self) -> Tensor:
+        """The standardised weight (C_out, C_in / groups, kH, kW)."""
+        scale = None if self.gain is None else (self.gain * self.scale).view(-1)
+        return F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, weight=scale,
+                            training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
 
 
 CONV_TRANSPOSE_FN = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
