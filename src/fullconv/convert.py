@@ -247,7 +247,8 @@ def _convert_copy(model: nn.Module, border: Border, background: torch.Tensor, di
         _replace_stem_pool(work)
         if reference is not None:
             _replace_stem_pool(reference)
-    origins = _swap_layers(work, border, dims, blurpool, blur_size)
+    replaced: dict[int, nn.Module] = {}
+    origins = _swap_layers(work, border, dims, blurpool, blur_size, replaced)
     if not origins:
         raise ConversionError(
             f"convert(): {type(model).__name__} has no nn.Conv1d/2d/3d or pooling layer to convert; "
@@ -256,7 +257,7 @@ def _convert_copy(model: nn.Module, border: Border, background: torch.Tensor, di
         return work  # map sizes and grids are unchanged: nothing to align
     graph = _trace(work, example_input, reference)
     rewritten = _modularize_pools(work, graph, border, origins)
-    placer = _GridPass(work, graph, border, background, dims, origins, output, polyphase)
+    placer = _GridPass(work, graph, border, background, dims, origins, output, polyphase, replaced)
     placer.run()
     if rewritten or placer.rewritten:
         _use_graph_forward(work, graph)
@@ -455,8 +456,10 @@ def _kind(module: nn.Module, table: dict[type, int]) -> int:
 Origins = dict[int, tuple[int, ...]]
 
 
-def _swap_layers(model: nn.Module, border: Border, dims: str | None, blurpool: bool, blur_size: int) -> Origins:
-    """Replace every conv/pool child in place; returns the original left padding of each new layer."""
+def _swap_layers(model: nn.Module, border: Border, dims: str | None, blurpool: bool, blur_size: int,
+                 replaced: dict[int, nn.Module] | None = None) -> Origins:
+    """Replace every conv/pool child in place; returns the original left padding of each new layer
+    (and fills ``replaced``, when given, with the layer each new one replaced)."""
     origins: Origins = {}
     for prefix, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
@@ -479,6 +482,8 @@ def _swap_layers(model: nn.Module, border: Border, dims: str | None, blurpool: b
                     _attach_blur(new, blur_size)
                 setattr(parent, name, new)
                 origins[id(new)] = left
+                if replaced is not None:
+                    replaced[id(new)] = child
     return origins
 
 
@@ -697,8 +702,11 @@ class _GridPass:
     """Walks the graph once: places every window layer on its grid and aligns branches where they meet."""
 
     def __init__(self, model: nn.Module, graph: fx.Graph, border: Border, background: torch.Tensor,
-                 dims: str | None, origins: Origins, output: str = "map", polyphase: bool = False) -> None:
+                 dims: str | None, origins: Origins, output: str = "map", polyphase: bool = False,
+                 replaced: dict[int, nn.Module] | None = None) -> None:
         self.model, self.graph, self.output, self.polyphase = model, graph, output, polyphase
+        #: per converted layer (by id), the layer it replaced (see ``_window``)
+        self.replaced = replaced or {}
         #: per resolution level (input stride, layer stride, earlier choices), the node of its phase choice
         self.decisions: dict[tuple, fx.Node] = {}
         self.border, self.background, self.dims, self.origins = border, background, dims, origins
@@ -758,6 +766,12 @@ class _GridPass:
             if self.border.exact:
                 self._set_input_background(node, module)
                 margin = 1
+        if isinstance(grid, _Global) and id(module) in self.replaced:
+            # a window over an axis that is not spatial (ECA's 1-D convolution across the channels
+            # of pooled features): no border there, so the original layer goes back in its place
+            parent, _, name = node.target.rpartition(".")
+            setattr(self.model.get_submodule(parent), name, self.replaced[id(module)])
+            return GLOBAL
         if not isinstance(grid, Grid):
             return grid
         if len(grid.lead) != nd:

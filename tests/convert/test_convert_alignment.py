@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from fullconv import convert
+from fullconv import check_equivariance, convert
 from fullconv.metrics import canvas_shift_error
 
 EXACT = 1e-9
@@ -165,3 +165,33 @@ def test_timm_vgg_converts_with_an_example_input(train):
     assert cert.exact_on_stride and cert.max_error() <= 1e-9 and cert.sensitivity > 1e-2
     same = check_equivariance(convert(model, "same"), (2, 3, 48, 48), shifts=[8], calibrate=True)
     assert same.max_error() > 1e-6
+
+
+class _ChannelGate(nn.Module):
+    """ECA-Net's gate: a 1-D convolution across the channels of the pooled features."""
+
+    def __init__(self, channels: int = 8):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, stride=2, padding=1), nn.BatchNorm2d(channels), nn.ReLU())
+        self.gate = nn.Conv1d(1, 1, 3, padding=1, bias=False)
+        self.head = nn.Linear(channels, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.gate(x.mean((2, 3)).view(x.shape[0], 1, -1)).view(x.shape[0], -1, 1, 1)
+        return self.head((x * y.sigmoid()).mean((2, 3)))
+
+
+@pytest.mark.parametrize("border", ["full", "full-exact", "valid"])
+def test_a_convolution_across_pooled_channels_keeps_its_own_padding(border):
+    """Its axis is the channels, not space: no border applies, so the original layer stays (a
+    full border there would add channels, and the gate would no longer match the map)."""
+    torch.manual_seed(0)
+    model = _ChannelGate().eval()
+    net = convert(model, border)
+    assert type(net.gate) is nn.Conv1d and net.gate.padding == (1,) and torch.equal(net.gate.weight, model.gate.weight)
+    assert net.gate is not model.gate   # the model given is never changed
+    assert net(torch.randn(2, 3, 12, 12)).shape == (2, 10)
+    if border == "full-exact":
+        cert = check_equivariance(net, (2, 3, 8, 8), shifts=[2, 4], calibrate=True)
+        assert cert.max_error() < 1e-9 and cert.sensitivity > 1e-3, cert.summary()
