@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from .layers.align import align, crop_to
 from .layers.borders import BORDERS, Border, get_border
 from .layers.conv import BORDER_CONV, BORDER_CONV_TRANSPOSE, BorderStdConv2d, _BorderConvMixin, _BorderConvTransposeMixin
-from .layers.padding import effective_kernel, per_dim
+from .layers.padding import effective_kernel, pad_with_background, per_dim
 from .layers.polyphase import choose_phase
 from .layers.pool import BorderPool
 from .layers.upsample import interpolate_on_background
@@ -750,8 +750,25 @@ class _GridPass:
                                       bound.get("mode", "nearest"))
             if node.target is getattr:
                 return None
+            if node.target is F.pad:
+                return self._explicit_pad(node)
         if node.op == "call_method" and node.target in _GLOBAL_METHODS:
             return GLOBAL
+        return self._pointwise(node)
+
+    def _explicit_pad(self, node: fx.Node):
+        """A model's own zero padding of a map (``F.pad``): the original pads its map as the
+        converted one pads its own, so the grid is kept; ``full-exact`` fills with the map's
+        background (a zero line in the canvas would be a border the content can see)."""
+        grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        bound = dict(zip(("input", "pad", "mode", "value"), node.args))
+        bound.update(node.kwargs)
+        pad = bound.get("pad")
+        if (isinstance(grid, Grid) and self.border.exact and bound.get("mode", "constant") == "constant"
+                and not bound.get("value") and isinstance(pad, (tuple, list)) and all(isinstance(p, int) for p in pad)
+                and len(pad) // 2 <= len(grid.lead)):
+            node.target, node.args, node.kwargs = pad_with_background, (node.args[0], tuple(pad), len(grid.lead)), {}
+            self.rewritten = True
         return self._pointwise(node)
 
     # ------------------------------------------------------------------ window layers

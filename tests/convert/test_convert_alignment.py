@@ -1,6 +1,8 @@
 """Branches are aligned by the original model's index correspondence: models whose branches sample
 positions a fraction of a stride apart (ResNet-D, DLA) or are fused by upsampling (HRNet) convert,
 and full-exact is exactly shift invariant on them (float64, BatchNorm calibrated on random canvases)."""
+import importlib
+
 import pytest
 import torch
 import torch.nn as nn
@@ -195,3 +197,46 @@ def test_a_convolution_across_pooled_channels_keeps_its_own_padding(border):
     if border == "full-exact":
         cert = check_equivariance(net, (2, 3, 8, 8), shifts=[2, 4], calibrate=True)
         assert cert.max_error() < 1e-9 and cert.sensitivity > 1e-3, cert.summary()
+
+
+class _ExplicitPad(nn.Module):
+    """timm's HGNet stem: the model zero-pads a map itself (one row and column) before a 2x2 convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.conv = nn.Sequential(nn.Conv2d(8, 8, 2), nn.BatchNorm2d(8), nn.ReLU())
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.conv(F.pad(self.stem(x), (0, 1, 0, 1)))
+        return self.head(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_a_models_own_zero_padding_extends_the_background(train, monkeypatch):
+    """full-exact fills the model's own F.pad with the map's background: exact. The control keeps
+    F.pad's zeros, a line the content can see, and is not."""
+    torch.manual_seed(0)
+    model = _ExplicitPad()
+    cert = check_equivariance(convert(model, "full-exact").train(train), (2, 3, 8, 8), shifts=[2, 4], calibrate=True)
+    assert cert.max_error() < 1e-9 and cert.sensitivity > 1e-3, cert.summary()
+    grid_pass = importlib.import_module("fullconv.convert")._GridPass
+    monkeypatch.setattr(grid_pass, "_explicit_pad", lambda self, node: self._pointwise(node))
+    zeros = check_equivariance(convert(model, "full-exact").train(train), (2, 3, 8, 8), shifts=[2], calibrate=True)
+    assert zeros.max_error() > 1e-4
+
+
+@pytest.mark.slow
+def test_timm_hgnetv2_is_exact_with_its_stem_padding():
+    """hgnetv2_b0's stem pads zeros itself (see above); its same conversion does not run (the border
+    gives its unpadded 2x2 convolutions same padding, so the stem's branches differ in size)."""
+    timm = pytest.importorskip("timm")
+    from tests.zoo import redraw_constants
+    torch.manual_seed(0)
+    model = redraw_constants(timm.create_model("hgnetv2_b0", pretrained=False, num_classes=10))
+    for train in (False, True):
+        cert = check_equivariance(convert(model, "full-exact").train(train), (2, 3, 8, 8), shifts=[32], calibrate=True)
+        assert cert.max_error() < 1e-9 and cert.sensitivity > 1e-3, cert.summary()
+    full = check_equivariance(convert(model, "full").eval(), (2, 3, 8, 8), shifts=[32], calibrate=True)
+    assert full.max_error() > 1e-3

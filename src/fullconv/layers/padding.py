@@ -103,6 +103,31 @@ def pad_constant(x: Tensor, pads: Sequence[tuple[int, int]], value: Tensor | flo
     return out
 
 
+def pad_with_background(x: Tensor, pad: Sequence[int], ndim: int) -> Tensor:
+    """``F.pad(x, pad)`` (constant mode) filled with the map's background instead of zeros.
+
+    ``convert(..., "full-exact")`` puts it in place of a model's own zero padding of a feature
+    map (timm's HGNet stem pads one zero row and column before a convolution), so that padding
+    extends the background canvas rather than drawing a zero line into it.
+
+    Args:
+        x: (B, C, *S) a map whose first element along each of its ``ndim`` spatial dims is background.
+        pad: ``F.pad``'s list (last dim first: left, right, then the dim before, ...), at most ``ndim`` pairs.
+        ndim: spatial dims of ``x``.
+
+    Returns:
+        (B, C, *S') as ``F.pad`` gives it.
+
+    Example:
+        >>> pad_with_background(torch.full((1, 1, 2, 2), 0.5), (0, 1, 0, 1), 2)[0, 0]
+        tensor([[0.5000, 0.5000, 0.5000],
+                [0.5000, 0.5000, 0.5000],
+                [0.5000, 0.5000, 0.5000]])
+    """
+    pairs = tuple((int(pad[2 * i]), int(pad[2 * i + 1])) for i in reversed(range(len(pad) // 2)))
+    return pad_constant(x, pairs, corner_background(x, ndim))
+
+
 def crop(x: Tensor, pads: Sequence[tuple[int, int]]) -> Tensor:
     """Apply only the negative entries of ``pads`` (cropping); positive entries are ignored."""
     if all(left >= 0 and right >= 0 for left, right in pads):
