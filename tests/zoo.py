@@ -162,6 +162,11 @@ for _family, _arch, _shape in [("DLA (compact)", "dla46_c", (2, 3, 32, 32))]:
     register(ZooModel(f"timm/{_arch}", _timm(_arch), input_shape=_shape, needs="timm", slow=True))
 
 
+# GhostNetV2's DFC attention pools its map by 2 before its gate, so its total stride is 64.
+TIMM_FAMILIES["GhostNetV2"] = "ghostnetv2_100"
+register(ZooModel("timm/ghostnetv2_100", _timm("ghostnetv2_100"), total_stride=(64, 64), needs="timm", slow=True))
+
+
 def zoo_params(predicate: Callable[[ZooModel], bool] = lambda model: True) -> list:
     """The registry as pytest parameters (``slow`` entries marked), for ``@pytest.mark.parametrize``."""
     return [pytest.param(m, id=m.name, marks=[pytest.mark.slow] if m.slow else [])
