@@ -152,6 +152,7 @@ for _family, _arch, _slow in [
     ("ResNetV2 (BiT, weight-standardised convolutions)", "resnetv2_50x1_bit", True),
     ("NF-ResNet (scaled weight standardisation)", "nf_resnet26", True),
     ("ECA-ResNet (1-D convolution across channels)", "ecaresnet26t", True),
+    ("ResNeSt (split attention)", "resnest14d", True),
 ]:
     TIMM_FAMILIES[_family] = _arch
     register(ZooModel(f"timm/{_arch}", _timm(_arch), needs="timm", slow=_slow))

@@ -752,9 +752,50 @@ class _GridPass:
                 return None
             if node.target is F.pad:
                 return self._explicit_pad(node)
+        if (node.op == "call_method" and node.target in ("view", "reshape")) or \
+                (node.op == "call_function" and node.target is torch.reshape):
+            kept = self._reshape(node)
+            if kept is not None:
+                return kept
         if node.op == "call_method" and node.target in _GLOBAL_METHODS:
             return GLOBAL
         return self._pointwise(node)
+
+    def _reshape(self, node: fx.Node) -> Grid | None:
+        """A reshape that keeps the spatial dims, each given as the map's own size (ResNeSt's split
+        attention views (B, radix·C, H, W) as (B, radix, C, H, W)), keeps the grid: only the
+        leading dims change. ``None`` for any other reshape (pooled features: global)."""
+        grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        if not isinstance(grid, Grid) or grid.rank is None:
+            return None
+        shape = node.args[1] if len(node.args) == 2 and isinstance(node.args[1], (tuple, list)) else node.args[1:]
+        shape = node.kwargs.get("shape", shape)
+        nd = len(grid.lead)
+        if not isinstance(shape, (tuple, list)) or len(shape) < nd + 1:
+            return None
+        if all(self._is_own_size(entry, k - nd) for k, entry in enumerate(shape[-nd:])):
+            return replace(grid, rank=len(shape))
+        return None
+
+    def _is_own_size(self, entry, dim: int) -> bool:
+        """Whether ``entry`` is ``t.shape[d]`` / ``t.size(d)`` / ``t.size()[d]`` of a map ``t``, for
+        its spatial dim ``dim`` counted from the end."""
+        if not (isinstance(entry, fx.Node) and entry.op == "call_function" and entry.target is operator.getitem) \
+                and not (isinstance(entry, fx.Node) and entry.op == "call_method" and entry.target == "size"
+                         and len(entry.args) == 2):
+            return False
+        if entry.target == "size":
+            tensor, index = entry.args
+        else:
+            sizes, index = entry.args
+            if not isinstance(sizes, fx.Node) or not (
+                    (sizes.op == "call_function" and sizes.target is getattr and sizes.args[1:] == ("shape",))
+                    or (sizes.op == "call_method" and sizes.target == "size" and len(sizes.args) == 1)):
+                return False
+            tensor = sizes.args[0]
+        grid = self.grids.get(tensor) if isinstance(tensor, fx.Node) else None
+        return (isinstance(grid, Grid) and grid.rank is not None and isinstance(index, int)
+                and index % grid.rank == grid.rank + dim)
 
     def _explicit_pad(self, node: fx.Node):
         """A model's own zero padding of a map (``F.pad``): the original pads its map as the

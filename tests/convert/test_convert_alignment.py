@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import fullconv
 from fullconv import check_equivariance, convert
 from fullconv.metrics import canvas_shift_error
 
@@ -240,3 +241,58 @@ def test_timm_hgnetv2_is_exact_with_its_stem_padding():
         assert cert.max_error() < 1e-9 and cert.sensitivity > 1e-3, cert.summary()
     full = check_equivariance(convert(model, "full").eval(), (2, 3, 8, 8), shifts=[32], calibrate=True)
     assert full.max_error() > 1e-3
+
+
+class _SplitAttentionBlock(nn.Module):
+    """ResNeSt's layout: a radix-2 split attention (the map viewed as (B, 2, C, H, W) and summed
+    over the splits), then a 3x3/2 average pool, added to an average-pooled shortcut."""
+
+    def __init__(self, channels: int = 4):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, stride=2, padding=1), nn.BatchNorm2d(channels), nn.ReLU())
+        self.conv = nn.Sequential(nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.BatchNorm2d(2 * channels),
+                                  nn.ReLU())
+        self.fc = nn.Conv2d(channels, 2 * channels, 1)
+        self.avd = nn.AvgPool2d(3, 2, padding=1)
+        self.shortcut = nn.Sequential(nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False),
+                                      nn.Conv2d(channels, channels, 1), nn.BatchNorm2d(channels))
+        self.head = nn.Linear(channels, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.conv(x)
+        b, rc, h, w = y.shape
+        y = y.reshape((b, 2, rc // 2, h, w))
+        attention = self.fc(y.sum(dim=1).mean((2, 3), keepdim=True)).view(b, 2, rc // 2, 1, 1).softmax(dim=1)
+        y = self.avd((y * attention).sum(dim=1))
+        return self.head((y + self.shortcut(x)).mean((2, 3)))
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_split_attention_keeps_the_grid_through_its_reshape(train):
+    """The reshape keeps the map's own H and W, so the layers after it are placed on their grid and
+    the branches aligned; a reshape that folds the spatial dims is still global."""
+    torch.manual_seed(0)
+    model = _SplitAttentionBlock()
+    net = convert(model, "full-exact").train(train)
+    assert isinstance(net.avd, fullconv.layers.BorderPool)
+    cert = check_equivariance(net, (2, 3, 8, 8), shifts=[4, 8], calibrate=True)
+    assert cert.total_stride == (4, 4) and cert.max_error() < 1e-9 and cert.sensitivity > 1e-3, cert.summary()
+    assert convert(model, "valid")(torch.randn(2, 3, 24, 24)).shape == (2, 10)
+    same = check_equivariance(convert(model, "same").train(train), (2, 3, 8, 8), shifts=[4], calibrate=True)
+    assert same.max_error() > 1e-4   # the control: zero padding draws a frame
+
+
+def test_a_reshape_that_folds_the_spatial_dims_is_global():
+    class Folded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.head = nn.Conv1d(4, 2, 1)   # over the folded positions: not a spatial layer any more
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.head(y.reshape(y.shape[0], y.shape[1], -1)).mean(-1)
+
+    net = convert(Folded(), "full")
+    assert type(net.head) is nn.Conv1d and net(torch.randn(2, 3, 8, 8)).shape == (2, 2)
