@@ -9,8 +9,12 @@ resnet50d and convnext_atto when timm is installed):
 - `full-exact` with `downsample="polyphase"` (the phase of every resolution level chosen per
   sample; only that phase computed) against plain `full-exact`: time and FLOPs, target time <= 1.30.
 
+``--flush-denormal`` sets ``torch.set_flush_denormal(True)`` before anything runs (so the worker
+threads start with it too): `full` maps grow large border regions whose values decay into
+denormal floats, which x86 CPUs compute many times slower (ConvNeXt's case).
+
 Usage: python benchmarks/convert_overhead.py [--models resnet50,timm:resnet50d,timm:convnext_atto]
-       [--size 128] [--batch 8] [--repeats 5]
+       [--size 128] [--batch 8] [--repeats 5] [--flush-denormal]
 """
 from __future__ import annotations
 
@@ -87,7 +91,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--flush-denormal", action="store_true",
+                        help="flush denormal floats to zero (set before any thread starts)")
     args = parser.parse_args()
+    if args.flush_denormal and not torch.set_flush_denormal(True):
+        parser.error("--flush-denormal: this CPU cannot flush denormals (no SSE3); run without it")
+    print("denormal floats:", "flushed to zero" if args.flush_denormal else "kept (the default)")
     torch.manual_seed(0)
     x = torch.randn(args.batch, 3, args.size, args.size)
     y = torch.randint(0, 1000, (args.batch,))
