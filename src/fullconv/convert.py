@@ -780,19 +780,19 @@ class _GridPass:
     def _is_own_size(self, entry, dim: int) -> bool:
         """Whether ``entry`` is ``t.shape[d]`` / ``t.size(d)`` / ``t.size()[d]`` of a map ``t``, for
         its spatial dim ``dim`` counted from the end."""
-        if not (isinstance(entry, fx.Node) and entry.op == "call_function" and entry.target is operator.getitem) \
-                and not (isinstance(entry, fx.Node) and entry.op == "call_method" and entry.target == "size"
-                         and len(entry.args) == 2):
+        if not isinstance(entry, fx.Node):
             return False
-        if entry.target == "size":
-            tensor, index = entry.args
-        else:
-            sizes, index = entry.args
+        if entry.op == "call_method" and entry.target == "size" and len(entry.args) == 2:
+            tensor, index = entry.args                                   # t.size(d)
+        elif entry.op == "call_function" and entry.target is operator.getitem:
+            sizes, index = entry.args                                    # t.shape[d] / t.size()[d]
             if not isinstance(sizes, fx.Node) or not (
                     (sizes.op == "call_function" and sizes.target is getattr and sizes.args[1:] == ("shape",))
                     or (sizes.op == "call_method" and sizes.target == "size" and len(sizes.args) == 1)):
                 return False
             tensor = sizes.args[0]
+        else:
+            return False
         grid = self.grids.get(tensor) if isinstance(tensor, fx.Node) else None
         return (isinstance(grid, Grid) and grid.rank is not None and isinstance(index, int)
                 and index % grid.rank == grid.rank + dim)

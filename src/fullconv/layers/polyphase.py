@@ -278,6 +278,10 @@ def window_at_phase(x: Tensor, phase: Tensor, phase_stride: Sequence[int], pads:
     pads = tuple((max(left, 0), max(right, 0)) for left, right in pads)
     groups = phase_groups(phase, phase_stride)
     explicit = reach is None
+
+    def padded_at(z: Tensor, q: tuple[int, ...]) -> Tensor:
+        """``z`` padded by ``pads`` with the phase ``q`` taken off its left (F.pad crops where negative)."""
+        return F.pad(z, torch_pad_arg(tuple((left - p, right + p) for (left, right), p in zip(pads, q))), value=value)
     if not explicit and len(groups) > 1:
         outputs_per_sample = math.prod((n + left + right - k - 1) // s + 1
                                        for n, (left, right), s, k in zip(x.shape[-nd:], pads, stride, reach))
@@ -285,16 +289,13 @@ def window_at_phase(x: Tensor, phase: Tensor, phase_stride: Sequence[int], pads:
             # small groups on small maps: a layer with weights runs far below its speed on a few
             # samples (its weight gradient sums over few positions), so pad each group and run
             # the window once on the whole batch
-            padded = [F.pad(x.index_select(0, indices), torch_pad_arg(
-                tuple((left - p, right + p) for (left, right), p in zip(pads, q))), value=value)
-                for q, indices in groups]
+            padded = [padded_at(x.index_select(0, indices), q) for q, indices in groups]
             return merge_groups([window(torch.cat(padded), (0,) * nd)], [((), torch.cat([i for _, i in groups]))])
     outputs = []
     for q, indices in groups:
         z = x if indices is None else x.index_select(0, indices)
         if explicit:
-            moved = tuple((left - p, right + p) for (left, right), p in zip(pads, q))
-            outputs.append(window(F.pad(z, torch_pad_arg(moved), value=value), (0,) * nd))
+            outputs.append(window(padded_at(z, q), (0,) * nd))
             continue
         geometry = [_symmetric_window(n, left, right, p, s, k) for n, (left, right), p, s, k
                     in zip(z.shape[-nd:], pads, q, stride, reach)]

@@ -91,16 +91,23 @@ class BorderPool(nn.Module):
         if taking:
             return self._phase_pool(x, phase, value)
         if any(left or right for left, right in self.pads):
-            n_border = len(self.border_dims)
-            x = pad_constant(x, self.pads[self.nd - n_border:], value)
-            # dims outside border_dims (time, for a spatial-only 3-D border) keep the plain padding
-            plain = float("-inf") if self.kind == "max" else 0.0
-            x = pad_constant(x, self.pads[: self.nd - n_border] + ((0, 0),) * n_border, plain)
-        if self.kind == "max":
-            y = _MAX_FN[self.nd](x, self.kernel_size, self.stride, 0, self.dilation)
-        else:
-            y = _AVG_FN[self.nd](x, self.kernel_size, self.stride, 0)
+            x = self._pad_other_dims(pad_constant(x, self.pads[self.nd - len(self.border_dims):], value))
+        y = self._pool(x)
         return y if self.blur is None else self.blur(y, phase)
+
+    def _pool(self, x: Tensor, _padding=None) -> Tensor:
+        """The unpadded strided pooling of an already padded ``x`` (``_padding`` is ignored: the
+        signature of :func:`~fullconv.layers.polyphase.window_at_phase`'s window)."""
+        if self.kind == "max":
+            return _MAX_FN[self.nd](x, self.kernel_size, self.stride, 0, self.dilation)
+        return _AVG_FN[self.nd](x, self.kernel_size, self.stride, 0)
+
+    def _pad_other_dims(self, x: Tensor) -> Tensor:
+        """Dims outside ``border_dims`` (time, for a spatial-only 3-D border) keep the plain padding:
+        -inf for max pooling, zeros for average pooling."""
+        n_border = len(self.border_dims)
+        plain = float("-inf") if self.kind == "max" else 0.0
+        return pad_constant(x, self.pads[: self.nd - n_border] + ((0, 0),) * n_border, plain)
 
     def _phase_pool(self, x: Tensor, phase: Tensor, value: Tensor | float) -> Tensor:
         """The strided pooling at each sample's phase (:func:`~fullconv.layers.polyphase.window_at_phase`).
@@ -109,17 +116,10 @@ class BorderPool(nn.Module):
         pooling commute with adding a constant per sample and channel.
         """
         n_border = len(self.border_dims)
-        plain = float("-inf") if self.kind == "max" else 0.0
-        x = pad_constant(x, self.pads[: self.nd - n_border] + ((0, 0),) * n_border, plain)
         pads = ((0, 0),) * (self.nd - n_border) + tuple(self.pads[self.nd - n_border:])
         background = value if isinstance(value, Tensor) else None
-        if self.kind == "max":
-            def window(z, _):
-                return _MAX_FN[self.nd](z, self.kernel_size, self.stride, 0, self.dilation)
-        else:
-            def window(z, _):
-                return _AVG_FN[self.nd](z, self.kernel_size, self.stride, 0)
+        x = self._pad_other_dims(x)
         y = window_at_phase(x if background is None else x - background, phase,
-                            border_strides(self.stride, self.border_dims), pads, window,
+                            border_strides(self.stride, self.border_dims), pads, self._pool,
                             value=0.0 if background is not None else float(value))
         return y if background is None else y + background
