@@ -84,7 +84,8 @@ def _add_run(commands) -> None:
     run.add_argument("-h", "--help", action=_RunHelp, help="show this help (with NAME: its presets and --set keys)")
     run.add_argument("experiment", help="its name, see `fullconv list`")
     run.add_argument("--preset", default="quick", help="named settings: quick (a 2-core CPU), paper (the paper's "
-                     "protocol), ci, or the experiment's own (default: quick)")
+                     "protocol), medium (shift, data-efficiency, action: intervals of about +-1 point), ci, or the "
+                     "experiment's own (default: quick)")
     run.add_argument("--out", type=Path, help="output root (default: runs/PRESET)")
     run.add_argument("--seeds", type=int, help="run seeds 0..N-1 (default: the preset's)")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help=DEVICE_HELP)

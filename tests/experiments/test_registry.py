@@ -50,8 +50,42 @@ def test_paper_order_first_then_the_rest():
     assert ORDER[0] == "rook"
 
 
+#: The benefit experiments have a ``medium`` preset: quick's proxy with the seeds and data that a
+#: 95 % interval of about +-1 point needs. Each names the only fields it changes.
+MEDIUM = {
+    "shift": {"seeds", "n_test", "borders", "polyphase"},
+    "data-efficiency": {"seeds", "n_test", "per_class"},
+    "action": {"seeds", "train_clips", "val_clips", "train.epochs"},
+}
+
+
 def test_every_experiment_has_the_same_preset_names():
-    """One name for the CI preset everywhere: paper (the protocol), quick (CPU-sized), ci (the tests)."""
+    """One name per preset everywhere: paper (the protocol), quick (CPU-sized), medium (the benefit
+    experiments' tighter intervals), ci (the tests)."""
     assert {e.name: tuple(e.presets) for e in all_experiments()} == {
-        e.name: ("paper", "quick", "ci") for e in all_experiments()}
+        e.name: ("paper", "quick", "medium", "ci") if e.name in MEDIUM else ("paper", "quick", "ci")
+        for e in all_experiments()}
+
+
+def _flat(config) -> dict:
+    from fullconv.experiments.config import config_dict
+    out = {}
+    for key, value in config_dict(config).items():
+        out.update({f"{key}.{k}": v for k, v in value.items()} if isinstance(value, dict) else {key: value})
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(MEDIUM))
+def test_medium_is_the_quick_proxy_with_more_seeds_and_data(name):
+    from fullconv.experiments.config import apply_preset
+    experiment = get(name)
+    quick, medium = (_flat(apply_preset(experiment.config_cls, experiment.presets, p)) for p in ("quick", "medium"))
+    assert {k for k in quick if quick[k] != medium[k]} == MEDIUM[name]
+    assert medium["seeds"] >= max(10, 2 * quick["seeds"])
+    for key in MEDIUM[name] - {"borders", "polyphase", "per_class"}:
+        assert medium[key] > quick[key], key  # only more of everything that counts
+    if name == "data-efficiency":
+        assert set(quick["per_class"]) < set(medium["per_class"])
+    if name == "shift":  # same and full, with and without BlurPool: the paper's four variants
+        assert medium["borders"] == ["same", "full"] and medium["blurpool"] == [False, True]
 

@@ -169,3 +169,14 @@ def test_polyphase_variant_is_exactly_consistent_on_the_canvas(tmp_path):
     assert "full-exact+polyphase: 100.0 % in every seed" in section(results)
     with pytest.raises(ValueError, match="unknown polyphase variant 'aps'"):
         build_config(get("shift"), "ci", ["polyphase=aps"])
+
+
+def test_an_empty_polyphase_list_means_no_polyphase_variant_and_other_lists_stay_required():
+    from fullconv.experiments.shift import variants
+    cfg = build_config(get("shift"), "quick", ["polyphase="])
+    assert cfg.polyphase == ()
+    assert [v for v in variants(cfg) if v[2] != "strided"] == []
+    assert [v for v in variants(build_config(get("shift"), "quick")) if v[2] != "strided"] == [
+        ("full-exact", False, "polyphase")]
+    with pytest.raises(ValueError, match="--set borders: give at least one value"):
+        build_config(get("shift"), "quick", ["borders="])

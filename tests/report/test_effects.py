@@ -41,3 +41,13 @@ def test_one_seed_says_it_cannot_resolve():
     assert results["pattern"]["verdict"] == "not resolved"
     assert "cannot tell any effect from seed noise" in resolution_sentence(results)
     assert "acc|full − same at 10 per class" not in data_efficiency.paper_effects({**results, "paper": {}})
+
+
+def test_the_head_note_follows_the_runs_head():
+    """The report names the run's own head: bnneck (quick, medium) with its reason, or the paper's gap."""
+    results = _results()
+    assert "bnneck" not in shift.section(results)  # no config: no claim about the head
+    bnneck = shift.section({**results, "config": {"head": "bnneck"}})
+    gap = shift.section({**results, "config": {"head": "gap"}})
+    assert "uses the <code>bnneck</code> head" in bnneck and "shrinks the pooled features" in bnneck
+    assert "the paper's head: global average pooling" in gap and "bnneck" not in gap

@@ -29,8 +29,9 @@ FALSE = ("0", "false", "no", "off")
 class ExperimentConfig:
     """Base of every experiment's config: how many seeds to run (seeds 0 … seeds-1).
 
-    Integer fields are at least 0; those in :data:`COUNTS` at least 1, except the ones a config
-    names in ``zero_allowed`` (where 0 means "all" or "none").
+    Integer fields are at least 0; those in :data:`COUNTS` at least 1, and tuples hold at least one
+    value, except the fields a config names in ``zero_allowed`` (where 0 or an empty tuple means
+    "all" or "none").
     """
 
     seeds: int = 1  # seeds 0 … seeds-1 are run
@@ -268,7 +269,7 @@ def check_field(name: str, value: Any, kind: Any, zero_allowed: frozenset[str] =
     leaf = name.rpartition(".")[2]
     least = 1 if leaf in COUNTS and leaf not in zero_allowed else 0
     if isinstance(value, tuple) and typing.get_origin(kind) is tuple and typing.get_args(kind)[-1:] == (...,):
-        if not value:
+        if not value and leaf not in zero_allowed:
             raise ValueError(f"--set {name}: give at least one value")
         repeated = sorted({str(v) for v in value if value.count(v) > 1})
         if repeated:

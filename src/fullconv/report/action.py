@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .effects import effects_figure, effects_table, losses_note, resolution_sentence
+from .effects import effects_figure, effects_table, head_note, losses_note, resolution_sentence
 from .figures import save_figure
 from .tables import Raw, escape, mean_std, pattern_verdict, table
 
@@ -98,10 +98,9 @@ def section(results: dict) -> str:
             "dims of its <code>full</code> model only for UCF-101 ResNet-18; <code>full-exact</code> is ours.</p>")
     paper = paper_effects(results)
     ucf18 = [e["val_acc"] for e in results.get("paper") or [] if (e["dataset"], e["depth"]) == ("ucf101", 18)]
-    effects = ("<h3>Effects (95 % intervals)</h3><p>Quick presets use the <code>bnneck</code> head, PyTorch's "
-               "default classifier init and dampened SGD (the paper's), so that <code>full</code>, whose larger, "
-               "mostly-border last feature map shrinks globally pooled features, does not simply train slower. "
-               + escape(resolution_sentence(results, max(ucf18) - min(ucf18) if ucf18 else None)) + "</p>"
+    effects = ("<h3>Effects (95 % intervals)</h3><p>" + head_note(results)
+               + "PyTorch's default classifier init and dampened SGD (the paper's) keep <code>full</code> from "
+               "training slower too. " + escape(resolution_sentence(results, max(ucf18) - min(ucf18) if ucf18 else None)) + "</p>"
                + effects_table(results, paper)
                + losses_note(results, ("dataset", "depth", "border", "dims"), {"border": "same", "dims": "spacetime"}))
     return (pattern_verdict(pattern) + note + effects +

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from ..datasets.subsets import ALL
-from .effects import effects_figure, effects_table, losses_note, resolution_sentence
+from .effects import effects_figure, effects_table, head_note, losses_note, resolution_sentence
 from .figures import save_figure
 from .tables import escape, number, table
 
@@ -121,9 +121,8 @@ def section(results: dict) -> str:
     paper = results.get("paper") or {}
     effects = ("<h3>Effects (95 % intervals)</h3><p>The judged effect is each seed's full − same averaged over "
                "the subset sizes below the largest (the paper: about "
-               f"{number(paper_small_mean(paper), 1)} points over 50-500 per class on ImageNet). Quick presets use "
-               "the <code>bnneck</code> head so that full's larger, mostly-border feature map does not shrink its "
-               "pooled features. " + escape(resolution_sentence(results, paper_small_mean(paper))) + "</p>"
+               f"{number(paper_small_mean(paper), 1)} points over 50-500 per class on ImageNet). "
+               + head_note(results) + escape(resolution_sentence(results, paper_small_mean(paper))) + "</p>"
                + effects_table(results, paper_effects(results))
                + losses_note(results, ("border", "per_class"), {"border": "same"}))
     return (effects + "<p>Differences are paired by seed (same initial weights and subset). The subsets' indices "

@@ -33,6 +33,19 @@ def resolution_sentence(results: dict, paper_effect: float | None = None) -> str
     return sentence + "."
 
 
+def head_note(results: dict) -> str:
+    """HTML sentence: the run's classifier head (``config.head``) and why the benefit presets use ``bnneck``."""
+    head = (results.get("config") or {}).get("head")
+    if head == "bnneck":
+        return ("This run uses the <code>bnneck</code> head (the quick and medium presets): with <code>full</code> "
+                "the last feature map is several times larger and mostly border, so plain global average pooling "
+                "shrinks the pooled features and <code>full</code> would train slower in a short run; a BatchNorm "
+                "on the pooled features gives every variant the same scale at the classifier. ")
+    if head == "gap":
+        return "This run uses the paper's head: global average pooling, then the classifier. "
+    return ""
+
+
 def effects_table(results: dict, paper: Mapping[str, float] | None = None) -> str:
     """Every effect: comparison, metric, mean difference, interval, seeds, verdict, and the paper's effect."""
     paper = paper or {}

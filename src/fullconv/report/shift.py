@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..experiments.shift import variant_name  # noqa: E402
-from .effects import effects_figure, effects_table, losses_note, resolution_sentence  # noqa: E402
+from .effects import effects_figure, effects_table, head_note, losses_note, resolution_sentence  # noqa: E402
 from .figures import save_figure  # noqa: E402
 from .tables import Raw, escape, mean_std, number, table  # noqa: E402
 
@@ -74,10 +74,7 @@ def effects_section(results: dict) -> str:
     """Paired differences with intervals, the paper's ResNet-18 effect beside them, training losses, resolution."""
     paper = paper_effects(results)
     note = ("<p>The paper's effect is its ResNet-18 on 200 ImageNet classes; ours is the preset's network and "
-            "data. Quick presets use the <code>bnneck</code> head: with <code>full</code> the last feature map "
-            "is several times larger and mostly border, so plain global average pooling shrinks the pooled "
-            "features and <code>full</code> would train slower in a short run; a BatchNorm on the pooled "
-            "features gives every variant the same scale at the classifier. "
+            "data. " + head_note(results)
             + escape(resolution_sentence(results, max(paper.values(), default=None))) + "</p>")
     return ("<h3>Effects (95 % intervals)</h3>" + note + effects_table(results, paper)
             + losses_note(results, ("arch", "border", "blurpool"), {"border": "same"}))
