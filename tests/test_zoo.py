@@ -9,6 +9,7 @@ depend on the content).
 from functools import lru_cache
 
 import pytest
+import torch
 import torch.nn as nn
 
 from fullconv import check_equivariance, convert
@@ -54,6 +55,22 @@ def _assert_not_exact(model: ZooModel, border: str) -> None:
 def test_same_is_not_exact(model):
     """Negative control: the same check fails where the zero padding draws a frame around the canvas."""
     _assert_not_exact(model, "same")
+
+
+@pytest.mark.parametrize("model", zoo_params(lambda model: model.same_is_original))
+def test_same_computes_the_original_model(model):
+    """``same`` keeps every layer's own padding amounts (unpadded stems and pools included), so it
+    computes what the original model computes, bit for bit in float64. The control, ``same-partial``
+    (the same amounts, renormalised), differs, so the inputs reach the padding."""
+    original = model.create().double().eval()
+    batch, channels, *size = model.input_shape
+    x = torch.randn(batch, channels, *(4 * n for n in size), dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = original(x)
+        assert torch.equal(convert(original, "same", **model.convert_kwargs)(x), expected)
+        partial = convert(original, "same-partial", **model.convert_kwargs)(x)
+        assert (partial - expected).abs().max() > 1e-6 * expected.abs().max()
 
 
 @pytest.mark.parametrize("model", zoo_params(lambda model: not model.slow))

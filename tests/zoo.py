@@ -26,6 +26,9 @@ class ZooModel:
         needs: a module to import first (``"timm"``); the test skips without it.
         slow: heavier models (they still run in CI).
         convert_kwargs: extra arguments of ``convert()``.
+        same_is_original: whether ``same`` computes the original model exactly. Not for models whose
+            convolutions pad per input size (TensorFlow's "same", timm's ``Conv2dSame``): a border
+            pads a fixed amount.
     """
 
     name: str
@@ -35,6 +38,7 @@ class ZooModel:
     needs: str | None = None
     slow: bool = False
     convert_kwargs: dict = field(default_factory=dict)
+    same_is_original: bool = True
 
     def create(self) -> nn.Module:
         if self.needs:
@@ -155,7 +159,8 @@ for _family, _arch, _slow in [
     ("ResNeSt (split attention)", "resnest14d", True),
 ]:
     TIMM_FAMILIES[_family] = _arch
-    register(ZooModel(f"timm/{_arch}", _timm(_arch), needs="timm", slow=_slow))
+    register(ZooModel(f"timm/{_arch}", _timm(_arch), needs="timm", slow=_slow,
+                      same_is_original=not _arch.startswith("tf_")))
 
 # Larger content: 8 px would be smaller than what DLA-46-C's own forward needs.
 for _family, _arch, _shape in [("DLA (compact)", "dla46_c", (2, 3, 32, 32))]:

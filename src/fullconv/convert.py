@@ -2,8 +2,10 @@
 
 Every ``nn.Conv1d/2d/3d`` becomes a :class:`~fullconv.layers.BorderConv2d` (same parameter
 names, so state_dicts load both ways) and every max/average pooling layer follows the rule of
-:mod:`fullconv.layers.pool`. ``same`` variants keep every map size, so swapping the layers is
-all they need. ``valid``, ``full`` and ``full-exact`` change the map sizes: the model is traced
+:mod:`fullconv.layers.pool`. ``same`` variants keep every layer's own padding amounts (in the
+border's mode), hence every map size, so swapping the layers is all they need; plain ``same``
+computes the original model (except TensorFlow-"same" convolutions, whose padding depends on
+the input size: they get the symmetric same amounts). ``valid``, ``full`` and ``full-exact`` change the map sizes: the model is traced
 with ``torch.fx`` and converted in passes over the graph:
 
 1. functional pools (``F.max_pool2d``) become :class:`~fullconv.layers.BorderPool` modules;
@@ -347,8 +349,8 @@ def layer_pads(border: Border, kernel: Sequence[int], dilation: Sequence[int], s
                ) -> tuple[tuple[int, int], ...]:
     """Padding per spatial dim of a converted layer before it is placed on its grid.
 
-    ``full`` variants pad ``d·(k-1)`` on both sides, ``valid`` nothing, ``same`` variants their
-    own amounts; dims outside ``border_dims`` keep the ``original`` padding. The grid pass of
+    ``full`` variants pad ``d·(k-1)`` on both sides, ``valid`` nothing, ``same`` variants the
+    border's same amounts (``_convert_conv`` gives most layers their original ones); dims outside ``border_dims`` keep the ``original`` padding. The grid pass of
     ``convert()`` then sets the left amounts of strided layers (see the module docstring).
     """
     pads = []
@@ -367,6 +369,12 @@ _PADDING_ONLY_CONVS = frozenset({"timm.layers.conv2d_same.Conv2dSame"})
 #: they convert to :class:`~fullconv.layers.BorderStdConv2d`; True where the layer has a gain.
 _STD_CONVS = {"timm.layers.std_conv.StdConv2d": False, "timm.layers.std_conv.StdConv2dSame": False,
               "timm.layers.std_conv.ScaledStdConv2d": True, "timm.layers.std_conv.ScaledStdConv2dSame": True}
+
+
+#: Convolutions whose forward computes its padding from the input's size (TensorFlow's "same"):
+#: their ``padding`` attribute is not what they pad, so ``same`` variants give them the border's amounts.
+_SIZED_PADDING_CONVS = _PADDING_ONLY_CONVS | {"timm.layers.std_conv.StdConv2dSame",
+                                              "timm.layers.std_conv.ScaledStdConv2dSame"}
 
 
 def _class_name(layer: nn.Module) -> str:
@@ -390,7 +398,10 @@ def _convert_conv(layer: nn.Module, nd: int, border: Border, dims: str | None) -
     kernel, stride, dilation = layer.kernel_size, layer.stride, layer.dilation
     border_dims = _border_dims(nd, dims)
     original = _original_pads(layer, nd, kernel, dilation)
-    pads = layer_pads(border, kernel, dilation, stride, border_dims, original)
+    if border.extent == "same" and _class_name(layer) not in _SIZED_PADDING_CONVS:
+        pads = original  # same variants keep the layer's own amounts, in the border's mode (as pools do)
+    else:
+        pads = layer_pads(border, kernel, dilation, stride, border_dims, original)
     kwargs = dict(stride=stride, dilation=dilation, groups=layer.groups, bias=layer.bias is not None, border=border,
                   border_dims=border_dims, pads=pads, device=layer.weight.device, dtype=layer.weight.dtype)
     if (scaled := _STD_CONVS.get(_class_name(layer))) is not None:

@@ -1,6 +1,7 @@
 """Branches are aligned by the original model's index correspondence: models whose branches sample
 positions a fraction of a stride apart (ResNet-D, DLA) or are fused by upsampling (HRNet) convert,
 and full-exact is exactly shift invariant on them (float64, BatchNorm calibrated on random canvases)."""
+import copy
 import importlib
 
 import pytest
@@ -223,6 +224,9 @@ def test_a_models_own_zero_padding_extends_the_background(train, monkeypatch):
     cert = check_equivariance(convert(model, "full-exact").train(train), (2, 3, 8, 8), shifts=[2, 4], calibrate=True)
     assert cert.max_error() < 1e-9 and cert.sensitivity > 1e-3, cert.summary()
     grid_pass = importlib.import_module("fullconv.convert")._GridPass
+    same = convert(model, "same").train(train)
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(same(x), copy.deepcopy(model).train(train)(x))  # the unpadded 2x2 conv stays unpadded
     monkeypatch.setattr(grid_pass, "_explicit_pad", lambda self, node: self._pointwise(node))
     zeros = check_equivariance(convert(model, "full-exact").train(train), (2, 3, 8, 8), shifts=[2], calibrate=True)
     assert zeros.max_error() > 1e-4
@@ -230,8 +234,8 @@ def test_a_models_own_zero_padding_extends_the_background(train, monkeypatch):
 
 @pytest.mark.slow
 def test_timm_hgnetv2_is_exact_with_its_stem_padding():
-    """hgnetv2_b0's stem pads zeros itself (see above); its same conversion does not run (the border
-    gives its unpadded 2x2 convolutions same padding, so the stem's branches differ in size)."""
+    """hgnetv2_b0's stem pads zeros itself (see above). Its same conversion computes the original:
+    the stem's unpadded 2x2 convolutions keep their own padding, so its branches keep one size."""
     timm = pytest.importorskip("timm")
     from tests.zoo import redraw_constants
     torch.manual_seed(0)
@@ -241,6 +245,10 @@ def test_timm_hgnetv2_is_exact_with_its_stem_padding():
         assert cert.max_error() < 1e-9 and cert.sensitivity > 1e-3, cert.summary()
     full = check_equivariance(convert(model, "full").eval(), (2, 3, 8, 8), shifts=[32], calibrate=True)
     assert full.max_error() > 1e-3
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    original = model.double().eval()
+    with torch.no_grad():
+        assert torch.equal(convert(original, "same")(x), original(x))
 
 
 class _SplitAttentionBlock(nn.Module):

@@ -180,3 +180,15 @@ def test_an_empty_polyphase_list_means_no_polyphase_variant_and_other_lists_stay
         ("full-exact", False, "polyphase")]
     with pytest.raises(ValueError, match="--set borders: give at least one value"):
         build_config(get("shift"), "quick", ["borders="])
+
+
+def test_blurpool_runs_for_the_blur_borders_only():
+    from fullconv.experiments.shift import variants
+    quick = variants(build_config(get("shift"), "quick"))
+    assert [(b, p) for b, p, mode in quick if mode == "strided"] == [
+        ("same", False), ("same", True), ("full", False), ("full", True), ("full-exact", False)]
+    paper = variants(build_config(get("shift"), "paper"))  # the paper's protocol: every border with BlurPool
+    assert {(b, p) for b, p, mode in paper if mode == "strided"} == {
+        (b, p) for b in ("same", "full", "full-exact") for p in (False, True)}
+    with pytest.raises(ValueError, match="blur_borders"):
+        build_config(get("shift"), "quick", ["blur_borders=same,fulll"])
