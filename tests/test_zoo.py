@@ -64,8 +64,8 @@ def test_same_computes_the_original_model(model):
     (the same amounts, renormalised), differs, so the inputs reach the padding."""
     original = model.create().double().eval()
     batch, channels, *size = model.input_shape
-    x = torch.randn(batch, channels, *(4 * n for n in size), dtype=torch.float64,
-                    generator=torch.Generator().manual_seed(0))
+    x = torch.randn(batch, channels, *(max(4 * n, 2 * t) for n, t in zip(size, model.total_stride)),
+                    dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = original(x)
         assert torch.equal(convert(original, "same", **model.convert_kwargs)(x), expected)
