@@ -323,6 +323,17 @@ def effects(rows: list[dict]) -> list[dict]:
     return [e for e in out if e is not None]
 
 
+#: The quick proxy. Items at seeded random positions on a 40-px canvas, each training image
+#: shifted by up to 4 px more (zero fill): the network must classify an item wherever it is, the
+#: situation where the paper expects full convolution to need fewer images. bnneck keeps full's
+#: pooled features at same's scale (fullconv.models.heads).
+QUICK = {"seeds": 5, "source": "fashion-mnist", "arch": "small_resnet", "width": 8, "stages": 3, "stem_stride": 2,
+         "borders": ("same", "full"), "head": "bnneck", "per_class": (10, 25, 100), "val_per_class": 20,
+         "canvas": 40, "shift_augment": 4, "n_test": 2000, "train.epochs": 10, "min_steps": 250,
+         "train.batch_size": 64, "train.optimizer": "adam", "train.lr": 3e-3, "train.weight_decay": 0.0,
+         "train.schedule": "cosine", "train.num_workers": 0}
+
+
 EXPERIMENT = register(Experiment(
     name="data-efficiency",
     report="fullconv.report.data_efficiency",
@@ -333,28 +344,10 @@ EXPERIMENT = register(Experiment(
     config_cls=Config,
     presets={
         "paper": {},
-        "quick": {
-            # Items at seeded random positions on a 40-px canvas, each training image shifted by up
-            # to 4 px more (zero fill): the network must classify an item wherever it is, the
-            # situation where the paper expects full convolution to need fewer images. bnneck keeps
-            # full's pooled features at same's scale (fullconv.models.heads).
-            "seeds": 5, "source": "fashion-mnist", "arch": "small_resnet", "width": 8, "stages": 3, "stem_stride": 2,
-            "borders": ("same", "full"), "head": "bnneck", "per_class": (10, 25, 100), "val_per_class": 20,
-            "canvas": 40, "shift_augment": 4, "n_test": 2000, "train.epochs": 10, "min_steps": 250,
-            "train.batch_size": 64,
-            "train.optimizer": "adam", "train.lr": 3e-3, "train.weight_decay": 0.0, "train.schedule": "cosine",
-            "train.num_workers": 0,
-        },
+        "quick": QUICK,
         # The quick proxy with twice the seeds and test images, and 50 and 250 per class between
         # its subsets: a 95 % interval of the main effect well inside +-1 point (README, "medium").
-        "medium": {
-            "seeds": 10, "source": "fashion-mnist", "arch": "small_resnet", "width": 8, "stages": 3, "stem_stride": 2,
-            "borders": ("same", "full"), "head": "bnneck", "per_class": (10, 25, 50, 100, 250), "val_per_class": 20,
-            "canvas": 40, "shift_augment": 4, "n_test": 4000, "train.epochs": 10, "min_steps": 250,
-            "train.batch_size": 64,
-            "train.optimizer": "adam", "train.lr": 3e-3, "train.weight_decay": 0.0, "train.schedule": "cosine",
-            "train.num_workers": 0,
-        },
+        "medium": {**QUICK, "seeds": 10, "per_class": (10, 25, 50, 100, 250), "n_test": 4000},
         "ci": {
             "seeds": 1, "source": "fashion-mnist", "arch": "small_resnet", "width": 8, "stages": 2, "stem_stride": 2,
             "borders": ("same", "full"), "per_class": (5, 50), "val_per_class": 10, "n_test": 300,

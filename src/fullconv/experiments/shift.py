@@ -356,6 +356,21 @@ def effects(rows: list[dict]) -> list[dict]:
     return [e for e in out if e is not None]
 
 
+#: The quick proxy. Random 20-px crops of whole 28-px Fashion-MNIST images: the 0..8-px offsets
+#: tested are the ones training augmentation covers, as with the paper's RandomResizedCrop and
+#: 288-px test images. bnneck: the pooled features of every variant reach the classifier at one
+#: scale (see fullconv.models.heads), so full does not train slower for it. full-exact+polyphase
+#: only: blur-polyphase trains ~2.2x slower again (--set polyphase=polyphase,blur-polyphase adds
+#: it). BlurPool for same and full only, the paper's comparison: full-exact+BlurPool is unstable on
+#: crops (44 +- 26 % accuracy over 4 seeds) and its units are the slowest (--set
+#: blur_borders=same,full,full-exact adds it). `reproduce --preset quick` then takes 20.5 minutes.
+QUICK = {"archs": ("small_resnet",), "dataset": "fashion-crops", "num_classes": 10, "seeds": 4,
+         "protocol": "custom", "head": "bnneck", "width": 8, "item": 28, "max_shift": 8, "crop": 20,
+         "n_train": 2000, "n_val": 300, "n_test": 1000, "train.epochs": 8, "train.batch_size": 64, "train.lr": 0.2,
+         "train.schedule": "cosine", "consistency_pairs": 5, "train.num_workers": 0,
+         "polyphase": ("polyphase",), "blur_borders": ("same", "full")}
+
+
 EXPERIMENT = register(Experiment(
     name="shift",
     report="fullconv.report.shift",
@@ -365,32 +380,11 @@ EXPERIMENT = register(Experiment(
     config_cls=Config,
     presets={
         "paper": {},
-        "quick": {
-            # Random 20-px crops of whole 28-px Fashion-MNIST images: the 0..8-px offsets tested are
-            # the ones training augmentation covers, as with the paper's RandomResizedCrop and
-            # 288-px test images. bnneck: the pooled features of every variant reach the classifier
-            # at one scale (see fullconv.models.heads), so full does not train slower for it.
-            "archs": ("small_resnet",), "dataset": "fashion-crops", "num_classes": 10, "seeds": 4,
-            "protocol": "custom", "head": "bnneck", "width": 8, "item": 28, "max_shift": 8, "crop": 20,
-            "n_train": 2000, "n_val": 300, "n_test": 1000, "train.epochs": 8, "train.batch_size": 64, "train.lr": 0.2,
-            "train.schedule": "cosine", "consistency_pairs": 5, "train.num_workers": 0,
-            # full-exact+polyphase only: blur-polyphase trains ~2.2x slower again (--set
-            # polyphase=polyphase,blur-polyphase adds it). BlurPool for same and full only, the
-            # paper's comparison: full-exact+BlurPool is unstable on crops (44 +- 26 % accuracy
-            # over 4 seeds) and its units are the slowest; --set blur_borders=same,full,full-exact
-            # adds it. Together this keeps `reproduce --preset quick` within 25 minutes.
-            "polyphase": ("polyphase",), "blur_borders": ("same", "full"),
-        },
+        "quick": QUICK,
         # The quick proxy with the seeds and test images the main effect (full - same) needs for a
-        # 95 % interval of about +-1 point (quick: +-1.6 on 4 seeds); same and full +- BlurPool only,
+        # 95 % interval of about +-1 point (quick: +-1.5 on 4 seeds); same and full +- BlurPool only,
         # as full-exact's instability on crops would not narrow with seeds (README, "medium").
-        "medium": {
-            "archs": ("small_resnet",), "dataset": "fashion-crops", "num_classes": 10, "seeds": 10,
-            "borders": ("same", "full"), "polyphase": (), "blur_borders": ("same", "full"),
-            "protocol": "custom", "head": "bnneck", "width": 8, "item": 28, "max_shift": 8, "crop": 20,
-            "n_train": 2000, "n_val": 300, "n_test": 2000, "train.epochs": 8, "train.batch_size": 64, "train.lr": 0.2,
-            "train.schedule": "cosine", "consistency_pairs": 5, "train.num_workers": 0,
-        },
+        "medium": {**QUICK, "seeds": 10, "borders": ("same", "full"), "polyphase": (), "n_test": 2000},
         "ci": {
             "archs": ("small_resnet",), "dataset": "fashion-canvas", "num_classes": 10, "seeds": 1,
             "borders": ("same", "full"), "blurpool": (True,), "protocol": "custom", "width": 4, "item": 14,
