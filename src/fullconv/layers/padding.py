@@ -103,6 +103,33 @@ def pad_constant(x: Tensor, pads: Sequence[tuple[int, int]], value: Tensor | flo
     return out
 
 
+def background_frame(x: Tensor, width: int, background: Tensor | float, ndim: int = 2) -> Tensor:
+    """Prepend ``width`` background elements to each of the last ``ndim`` dims (top and left).
+
+    The input frame of a stack of ``full-exact`` layers built by hand: those layers read the
+    background from their input's first element, so the network input gets a frame of background
+    before its first layer, as wide as the stack needs for every layer's first element to stay pure
+    background (the small nets of :mod:`fullconv.models.tiny`: 1; HardNet: its total stride).
+    ``convert()`` builds the same frame into its first layer's left padding instead of a copy.
+
+    Args:
+        x: (B, C, *S).
+        width: elements prepended per dim.
+        background: a number, or a tensor broadcastable to ``x`` (see :func:`pad_constant`).
+        ndim: spatial dims of ``x``.
+
+    Returns:
+        (B, C, *S') with ``S'_i = S_i + width``.
+
+    Example:
+        >>> background_frame(torch.ones(1, 1, 2, 2), 1, 0.0)[0, 0]
+        tensor([[0., 0., 0.],
+                [0., 1., 1.],
+                [0., 1., 1.]])
+    """
+    return pad_constant(x, ((width, 0),) * ndim, background)
+
+
 def pad_with_background(x: Tensor, pad: Sequence[int], ndim: int) -> Tensor:
     """``F.pad(x, pad)`` (constant mode) filled with the map's background instead of zeros.
 

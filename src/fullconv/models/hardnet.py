@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..layers import Border, BorderConv2d, get_border, pad_constant
+from ..layers import Border, BorderConv2d, background_frame, get_border
 from .registry import register
 
 #: (in, out, stride) of the six 3×3 layers, in units of the width (32 in HardNet).
@@ -100,7 +100,7 @@ class HardNet(nn.Module):
         x = normalize_patches(x)
         if not self.border.exact:
             return self.features[:18](x)
-        framed = pad_constant(x, ((TOTAL_STRIDE, 0), (TOTAL_STRIDE, 0)), self.background)
+        framed = background_frame(x, TOTAL_STRIDE, self.background)
         return self.features[:18](framed)[..., 1:, 1:]
 
     def forward(self, x: Tensor) -> Tensor:

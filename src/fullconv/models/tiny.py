@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
-from ..layers import Border, BorderConv2d, get_border
+from ..layers import Border, BorderConv2d, background_frame, get_border
 from .registry import register
 
 #: Layers of the red-green net: (in_channels, out_channels, stride), all 3×3.
@@ -37,7 +37,7 @@ RED_GREEN_LAYERS: tuple[tuple[int, int, int], ...] = ((3, 32, 1), (32, 32, 2), (
 
 def pad_input_background(x: Tensor, background: float) -> Tensor:
     """Prepend one background row and column: x (..., H, W) -> (..., H+1, W+1)."""
-    return F.pad(x, (1, 0, 1, 0), value=background)
+    return background_frame(x, 1, background)
 
 
 class ConvMaxNet(nn.Module):
