@@ -57,7 +57,12 @@ def test_map_outputs_are_checked_for_equivariance_on_their_grid():
     assert cert.output == "equivariant" and cert.total_stride == (4, 4)
     # 2 px is off the output grid, and neither whole-element move (0 or 1 element) matches
     assert cert.exact_shifts == ((4, 4), (8, 8)) and cert.error(2) > 1e-6
-    same = check_equivariance(convert(layers, "same").eval(), (1, 3, 8, 8), shifts=[4], calibrate=True)
+    # control: zero padding. same keeps a layer's own padding (none here), so the control is the
+    # same layers with padding 1, the weights shared
+    padded = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                           nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8))
+    padded.load_state_dict(layers.state_dict())
+    same = check_equivariance(convert(padded, "same").eval(), (1, 3, 8, 8), shifts=[4], calibrate=True)
     assert same.error(4) > 1e-6
 
 
