@@ -5,8 +5,9 @@ names, so state_dicts load both ways) and every max/average pooling layer follow
 :mod:`fullconv.layers.pool`. ``same`` variants keep every layer's own padding amounts (in the
 border's mode), hence every map size, so swapping the layers is all they need; plain ``same``
 computes the original model (except TensorFlow-"same" convolutions, whose padding depends on
-the input size: they get the symmetric same amounts). ``valid``, ``full`` and ``full-exact`` change the map sizes: the model is traced
-with ``torch.fx`` and converted in passes over the graph:
+the input size: they get the symmetric same amounts). ``valid``, ``full`` and ``full-exact``
+change the map sizes: the model is traced with ``torch.fx`` and converted in passes over the
+graph:
 
 1. functional pools (``F.max_pool2d``) become :class:`~fullconv.layers.BorderPool` modules;
 2. every window layer is placed on its grid: it sets its own left padding once and returns the
@@ -349,10 +350,13 @@ def layer_pads(border: Border, kernel: Sequence[int], dilation: Sequence[int], s
                ) -> tuple[tuple[int, int], ...]:
     """Padding per spatial dim of a converted layer before it is placed on its grid.
 
-    ``full`` variants pad ``d·(k-1)`` on both sides, ``valid`` nothing, ``same`` variants the
-    border's same amounts (``_convert_conv`` gives most layers their original ones); dims outside ``border_dims`` keep the ``original`` padding. The grid pass of
-    ``convert()`` then sets the left amounts of strided layers (see the module docstring).
+    ``full`` variants pad ``d·(k-1)`` on both sides, ``valid`` nothing, ``same`` variants keep the
+    layer's ``original`` amounts (in the border's mode); dims outside ``border_dims`` keep the
+    ``original`` padding too. The grid pass of ``convert()`` then sets the left amounts of strided
+    layers (see the module docstring).
     """
+    if border.extent == "same":
+        return tuple(tuple(pad) for pad in original)
     pads = []
     for dim, (k, d) in enumerate(zip(kernel, dilation)):
         if dim not in border_dims:
@@ -372,9 +376,9 @@ _STD_CONVS = {"timm.layers.std_conv.StdConv2d": False, "timm.layers.std_conv.Std
 
 
 #: Convolutions whose forward computes its padding from the input's size (TensorFlow's "same"):
-#: their ``padding`` attribute is not what they pad, so ``same`` variants give them the border's amounts.
-_SIZED_PADDING_CONVS = _PADDING_ONLY_CONVS | {"timm.layers.std_conv.StdConv2dSame",
-                                              "timm.layers.std_conv.ScaledStdConv2dSame"}
+#: their ``padding`` attribute is not what they pad, so ``same`` variants give them the symmetric
+#: same amounts.
+_SIZED_PADDING_CONVS = _PADDING_ONLY_CONVS | {name for name in _STD_CONVS if name.endswith("Same")}
 
 
 def _class_name(layer: nn.Module) -> str:
@@ -398,10 +402,11 @@ def _convert_conv(layer: nn.Module, nd: int, border: Border, dims: str | None) -
     kernel, stride, dilation = layer.kernel_size, layer.stride, layer.dilation
     border_dims = _border_dims(nd, dims)
     original = _original_pads(layer, nd, kernel, dilation)
-    if border.extent == "same" and _class_name(layer) not in _SIZED_PADDING_CONVS:
-        pads = original  # same variants keep the layer's own amounts, in the border's mode (as pools do)
-    else:
-        pads = layer_pads(border, kernel, dilation, stride, border_dims, original)
+    # what the layer pads: for TF-"same" convolutions not their padding attribute (0), which stays
+    # their origin on the grid
+    padded = tuple(BORDERS["same"].pads(k, d) for k, d in zip(kernel, dilation)) \
+        if _class_name(layer) in _SIZED_PADDING_CONVS else original
+    pads = layer_pads(border, kernel, dilation, stride, border_dims, padded)
     kwargs = dict(stride=stride, dilation=dilation, groups=layer.groups, bias=layer.bias is not None, border=border,
                   border_dims=border_dims, pads=pads, device=layer.weight.device, dtype=layer.weight.dtype)
     if (scaled := _STD_CONVS.get(_class_name(layer))) is not None:
@@ -450,10 +455,7 @@ def _convert_pool(layer: nn.Module, kind: str, nd: int, border: Border, dims: st
 
 def _border_pool(kind: str, nd: int, kernel, stride, dilation, border: Border, border_dims: Sequence[int],
                  original: Sequence[tuple[int, int]]) -> BorderPool:
-    if border.extent == "same":
-        pads = tuple(original)  # the pooling keeps its own padding (see fullconv.layers.pool)
-    else:
-        pads = layer_pads(border, kernel, dilation, stride, border_dims, original)
+    pads = layer_pads(border, kernel, dilation, stride, border_dims, original)
     return BorderPool(kind, nd, kernel, stride, dilation, border=BORDERS["same"] if border.extent == "same" else border,
                       pads=pads, border_dims=border_dims)
 
@@ -509,8 +511,7 @@ def _attach_blur(layer: nn.Module, blur_size: int) -> None:
         raise ValueError("blurpool=True supports 2-D models; leave it out for 1-D and 3-D networks")
     kernel, dilation = per_dim(layer.kernel_size, 2), per_dim(layer.dilation, 2)
     layer.stride = (1, 1)
-    if layer.border.extent != "same":
-        layer.pads = layer_pads(layer.border, kernel, dilation, (1, 1), layer.border_dims, layer.pads)
+    layer.pads = layer_pads(layer.border, kernel, dilation, (1, 1), layer.border_dims, layer.pads)
     blur_pads = None if layer.border.extent == "same" else \
         layer_pads(layer.border, (blur_size,) * 2, (1, 1), stride, (0, 1), ((0, 0), (0, 0)))
     layer.blur = BlurPool(stride, blur_size, layer.border, ndim=2, pads=blur_pads)

@@ -98,9 +98,10 @@ def section(results: dict) -> str:
             "dims of its <code>full</code> model only for UCF-101 ResNet-18; <code>full-exact</code> is ours.</p>")
     paper = paper_effects(results)
     ucf18 = [e["val_acc"] for e in results.get("paper") or [] if (e["dataset"], e["depth"]) == ("ucf101", 18)]
+    paper_spread = max(ucf18) - min(ucf18) if ucf18 else None
     effects = ("<h3>Effects (95 % intervals)</h3><p>" + head_note(results)
                + "PyTorch's default classifier init and dampened SGD (the paper's) keep <code>full</code> from "
-               "training slower too. " + escape(resolution_sentence(results, max(ucf18) - min(ucf18) if ucf18 else None)) + "</p>"
+               "training slower too. " + escape(resolution_sentence(results, paper_spread)) + "</p>"
                + effects_table(results, paper)
                + losses_note(results, ("dataset", "depth", "border", "dims"), {"border": "same", "dims": "spacetime"}))
     return (pattern_verdict(pattern) + note + effects +
