@@ -25,14 +25,22 @@ in a ResNet-D, a 2×2 average-pool shortcut (centred at ``2i + 1/2``) still meet
 convolution (centred at ``2i``) index by index. For models whose layers all sample the same
 positions (every torchvision classifier), this is alignment by position. The first outputs of a
 strided layer can be pure background, which costs one row and column.
+
+``full-exact`` pads with each map's own background. After a strided transposed convolution that
+background repeats with the stride instead of being one value; :attr:`Grid.period` tracks it, every
+map keeps one whole period of pure background in front, and the layers that read it pad with that
+pattern (:func:`~fullconv.layers.padding.pad_periodic`), so U-Nets with strided transposed
+convolutions are exact too.
 """
 from __future__ import annotations
 
 import copy
 import linecache
+import math
 import operator
 import traceback
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -97,6 +105,38 @@ class Grid:
     #: ``j - lead + φ_b`` with ``φ_b`` in [0, 1) set by those choices; maps with the same choices
     #: have the same ``φ_b`` for every sample, so they align by ``lead`` alone.
     phase: tuple = ()
+    #: ``full-exact``: per spatial dim, the period of the map's background where it repeats
+    #: (after a strided transposed convolution, whose response to a constant alternates with its
+    #: stride); ``()``: one value. The map's first ``period`` elements along each dim are pure
+    #: background, and every layer that reads the background pads with that pattern
+    #: (:func:`~fullconv.layers.padding.pad_periodic`).
+    period: tuple[int, ...] = ()
+
+    def periods(self) -> tuple[int, ...]:
+        """``period`` with one entry per spatial dim (1 where the background is one value)."""
+        return self.period or (1,) * len(self.lead)
+
+    @property
+    def periodic(self) -> bool:
+        return any(p > 1 for p in self.period)
+
+
+def _period_field(period: Sequence[int]) -> tuple[int, ...]:
+    """A period for :class:`Grid`: ``()`` when it is 1 along every dim."""
+    return tuple(period) if any(p > 1 for p in period) else ()
+
+
+def _strided_period(period: Sequence[int], stride: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Period of a strided window layer's output, and the margin (padding beyond the window's reach)
+    that keeps its first ``period`` outputs pure background, per dim.
+
+    Output ``j`` reads inputs from ``s·j - p``: a background of period ``P`` gives outputs of period
+    ``P / gcd(P, s)``, and with the input's first ``P`` elements background and ``p = reach + m``,
+    the first ``ceil((P + m) / s)`` outputs are background, which needs ``m >= s·(P_out - 1) + 1 - P``.
+    """
+    out = tuple(p // math.gcd(p, s) for p, s in zip(period, stride))
+    margin = tuple(max(0, s * (q - 1) + 1 - p) for p, s, q in zip(period, stride, out))
+    return out, margin
 
 
 class _NetworkInput:
@@ -710,6 +750,38 @@ def _ceil_div(a: int, b: int) -> int:
     return -((-a) // b)
 
 
+#: taps an interpolation reads right of its sample position's floor (with a non-zero weight)
+_RIGHT_TAPS = {"linear": 1, "bilinear": 1, "trilinear": 1, "bicubic": 2, "area": 0}
+
+
+def _kept_background(factors: Sequence[int], period_in: Sequence[int], period_out: Sequence[int], mode: str) -> int:
+    """How many elements of :func:`~fullconv.layers.upsample.interpolate_on_background`'s left
+    padding to keep, so that the upsampled map starts with ``period_out`` pure background outputs.
+
+    Output ``j`` (align_corners=False) samples the input at ``(j + 1/2) / f - 1/2``; with ``e``
+    background elements kept in front of the input's first ``P`` (pure background), it is pure
+    background while every tap it weighs lies among those ``e + P``.
+    """
+    right = _RIGHT_TAPS.get(mode, 2)
+    if right > 1 and any(p > 1 for p in period_in):
+        raise ConversionError(f"convert(): {mode!r} interpolation of a map whose background repeats (period "
+                              f"{tuple(period_in)}, after a strided transposed convolution) is not supported; use "
+                              f"nearest or (bi/tri)linear upsampling there")
+
+    def background_outputs(f: int, p: int, keep: int) -> int:
+        j = 0
+        while True:
+            position = Fraction(2 * j + 1, 2 * f) - Fraction(1, 2)
+            last = math.ceil(position) if right == 1 else math.floor(position) + right
+            if last > keep + p - 1:
+                return j
+            j += 1
+
+    # one kept element is enough for every mode (f·(P + 1/2) - 1/2 >= f·P linear outputs)
+    return next(keep for keep in (0, 1) if all(background_outputs(f, p, keep) >= q
+                                               for f, p, q in zip(factors, period_in, period_out)))
+
+
 class _GridPass:
     """Walks the graph once: places every window layer on its grid and aligns branches where they meet."""
 
@@ -820,7 +892,8 @@ class _GridPass:
         if (isinstance(grid, Grid) and self.border.exact and bound.get("mode", "constant") == "constant"
                 and not bound.get("value") and isinstance(pad, (tuple, list)) and all(isinstance(p, int) for p in pad)
                 and len(pad) // 2 <= len(grid.lead)):
-            node.target, node.args, node.kwargs = pad_with_background, (node.args[0], tuple(pad), len(grid.lead)), {}
+            node.target, node.kwargs = pad_with_background, {}
+            node.args = (node.args[0], tuple(pad), len(grid.lead)) + ((grid.period,) if grid.periodic else ())
             self.rewritten = True
         return self._pointwise(node)
 
@@ -851,14 +924,21 @@ class _GridPass:
         window = module if module.blur is None else module.blur  # the layer that subsamples
         phased = self.polyphase and any(s > 1 for s in per_dim(window.stride, nd))
         grid_in = grid
+        period, needed = _strided_period(grid.periods(), per_dim(module.stride, nd))
+        if grid.periodic:
+            module.background_period = grid.periods()
         grid = self._place(node, module, grid, kernel, dilation, per_dim(module.stride, nd),
-                           self.origins[id(module)], margin, phased and module.blur is None)
+                           self.origins[id(module)], tuple(max(margin, m) for m in needed),
+                           phased and module.blur is None, period)
         if module.blur is not None:
             blur = module.blur
+            if grid.periodic:
+                blur.background_period = grid.periods()
+            period, needed = _strided_period(grid.periods(), blur.stride)
             # the blur stands where the strided layer stood: its same padding keeps the original positions
             grid = self._place(node, blur, grid, (blur.size,) * nd, (1,) * nd, blur.stride,
-                               tuple(BORDERS["same"].pads(blur.size if s > 1 else 1)[0] for s in blur.stride), 0,
-                               phased)
+                               tuple(BORDERS["same"].pads(blur.size if s > 1 else 1)[0] for s in blur.stride), needed,
+                               phased, period)
         if phased:
             grid = self._choose_phase(node, source, grid_in, grid, per_dim(window.stride, nd))
         return grid
@@ -886,7 +966,8 @@ class _GridPass:
         return replace(grid, phase=grid_in.phase + (key,))
 
     def _place(self, node: fx.Node, layer: nn.Module, grid: Grid, kernel, dilation, stride,
-               original_left: Sequence[int], margin: int, phased: bool = False) -> Grid:
+               original_left: Sequence[int], margin: Sequence[int], phased: bool = False,
+               period: Sequence[int] = ()) -> Grid:
         """Set the left padding of a window layer so that its outputs keep the original model's
         sampling positions, and return its output grid.
 
@@ -904,11 +985,11 @@ class _GridPass:
         past the last output ``floor((left + n + right - reach - 1) / s)`` while ``right >= reach``.
         """
         pads, lead = list(layer.pads), []
-        for dim, (s, p_o, lead_in) in enumerate(zip(stride, original_left, grid.lead)):
+        for dim, (s, p_o, lead_in, m) in enumerate(zip(stride, original_left, grid.lead, margin)):
             extra = s - 1 if phased else 0
             if dim in layer.border_dims:
                 reach = effective_kernel(kernel[dim], dilation[dim]) - 1
-                lead_out = self.border.strided_lead(reach, s, p_o, lead_in, margin + extra)
+                lead_out = self.border.strided_lead(reach, s, p_o, lead_in, m + extra)
             else:  # a dim that keeps the original padding
                 lead_out, rest = divmod(pads[dim][0] - p_o + lead_in, s)
                 if rest:
@@ -917,7 +998,8 @@ class _GridPass:
             pads[dim] = (s * lead_out + p_o - lead_in, pads[dim][1])  # phased: the extra on the left only
             lead.append(lead_out)
         layer.pads = tuple(pads)
-        return Grid(tuple(lead), tuple(t * s for t, s in zip(grid.stride, stride)), len(stride) + 2, grid.phase)
+        return Grid(tuple(lead), tuple(t * s for t, s in zip(grid.stride, stride)), len(stride) + 2, grid.phase,
+                    _period_field(period) if self.border.exact else ())
 
     def _transpose(self, node: fx.Node, module: nn.Module):
         """Place a transposed convolution: pad its input, crop its output, return its output grid.
@@ -928,6 +1010,10 @@ class _GridPass:
         crops the ``d·(k-1)`` outputs with an incomplete set of inputs on each side, ``full-exact``
         pads ``ceil(d·(k-1)/s)`` background inputs (one more for the network input) and crops those
         same incomplete outputs, so that its first output is background again.
+
+        On a background of period ``P`` (``P = 1``: one value) the output background repeats every
+        ``s·P`` outputs, and its first ``s·q + s·P - d·(k-1) >= s·P`` outputs are pure background, as
+        the next layer that pads with that pattern needs (:attr:`Grid.period`).
         """
         grid, nd = self.grids.get(node.args[0]), module._nd
         margin = 0
@@ -939,6 +1025,8 @@ class _GridPass:
         if not isinstance(grid, Grid):
             return grid
         self._refuse_phased_upsampling(node, grid)
+        if self.border.exact and grid.periodic:
+            module.background_period = grid.periods()
         pads, crops, lead, stride = [], [], [], []
         for s, k, d, p_o, lead_in, t in zip(module.stride, module.kernel_size, module.dilation,
                                            self.origins[id(module)], grid.lead, grid.stride):
@@ -953,7 +1041,8 @@ class _GridPass:
             lead.append(p_o + s * (lead_in + q) - c)
             stride.append(t // s)
         module.input_pads, module.crops = tuple(pads), tuple(crops)
-        return Grid(tuple(lead), tuple(stride), nd + 2)
+        period = tuple(s * p for s, p in zip(module.stride, grid.periods())) if self.border.exact else ()
+        return Grid(tuple(lead), tuple(stride), nd + 2, period=_period_field(period))
 
     def _input_background(self, node: fx.Node, channels: int, nd: int | None = None):
         """``background`` for the layer that sees the network input, checked against its channels:
@@ -1025,13 +1114,18 @@ class _GridPass:
                 f"map's stride {grid.stride}; use integer scale factors")
         factors = tuple(int(f) for f in factors)
         self._refuse_phased_upsampling(node, grid)
+        # a background of period P > 1 repeats every f·P elements after it (one value stays one value)
+        period = _period_field(tuple(f * p if p > 1 else 1 for f, p in zip(factors, grid.periods())))
+        keep = 0
         if self.border.exact and mode not in ("nearest", "nearest-exact"):
             # interpolation mixes neighbours: beyond the map's end the canvas holds background
+            keep = _kept_background(factors, grid.periods(), period or (1,) * nd, mode)
             node.op, node.target = "call_function", interpolate_on_background
-            node.args, node.kwargs = (node.args[0], factors, mode), {}
+            node.args = (node.args[0], factors, mode) + ((grid.period, keep) if grid.periodic or keep else ())
+            node.kwargs = {}
             self.rewritten = True
-        return Grid(tuple(lead * f for lead, f in zip(grid.lead, factors)),
-                    tuple(t // f for t, f in zip(grid.stride, factors)), grid.rank, grid.phase)
+        return Grid(tuple((lead + keep) * f for lead, f in zip(grid.lead, factors)),
+                    tuple(t // f for t, f in zip(grid.stride, factors)), grid.rank, grid.phase, period)
 
     @staticmethod
     def _refuse_phased_upsampling(node: fx.Node, grid: Grid) -> None:
@@ -1069,7 +1163,7 @@ class _GridPass:
         dims = [d % grid.rank for d in (dims if isinstance(dims, (tuple, list)) else (dims,))]
         if any(d >= grid.rank - len(grid.lead) for d in dims):
             return GLOBAL
-        return Grid(grid.lead, grid.stride, grid.rank if keepdim else grid.rank - len(dims), grid.phase)
+        return replace(grid, rank=grid.rank if keepdim else grid.rank - len(dims))
 
     def _pointwise(self, node: fx.Node):
         inputs = _spatial_inputs(node, self.grids)
@@ -1102,6 +1196,14 @@ class _GridPass:
                 f"convert(): cannot align the inputs of {node.name!r} ({_describe(node)}): they were subsampled with "
                 f"different polyphase choices, so their offset differs per sample; use downsample='strided'")
         latest = tuple(max(g.lead[d] for g in grids) for d in range(nd))
+        periodic = self.border.exact and any(g.periodic for g in grids)
+        period = tuple(math.lcm(*(g.periods()[d] for g in grids)) for d in range(nd)) if periodic else ()
+        if periodic:
+            # the merged background repeats with the least common period; every map keeps at least
+            # its own period of background in front, so all get as many more as that needs
+            extra = tuple(max(0, max(period[d] - g.periods()[d] - (latest[d] - g.lead[d]) for g in grids))
+                          for d in range(nd))
+            latest = tuple(lead + e for lead, e in zip(latest, extra))
         offsets = tuple(tuple(latest[d] - g.lead[d] for d in range(nd)) for g in grids)
         pick = min if self.border.extent == "valid" else max  # valid keeps the common indices, the others all of them
         ranks = {g.rank for g in grids}
@@ -1109,17 +1211,20 @@ class _GridPass:
         aligned_rank = rank
         if rank is not None and node.target is torch.stack:
             rank += 1
-        lead = tuple(pick(g.lead[d] for g in grids) for d in range(nd))
-        merged = Grid(lead, grids[0].stride, rank, grids[0].phase)
+        lead = latest if periodic else tuple(pick(g.lead[d] for g in grids) for d in range(nd))
+        merged = Grid(lead, grids[0].stride, rank, grids[0].phase, _period_field(period))
         border_ndim = 2 if (nd == 3 and self.dims == "spatial") else nd
         graph = self.graph
         self.rewritten = True
         with graph.inserting_before(node):
-            aligned = graph.call_function(align, (tuple(inputs), offsets, self.border.align_fill, border_ndim))
+            args = (tuple(inputs), offsets, self.border.align_fill, border_ndim)
+            if periodic:
+                args += (tuple(g.periods() for g in grids),)
+            aligned = graph.call_function(align, args)
             for i, source in enumerate(inputs):
                 item = graph.call_function(operator.getitem, (aligned, i))
                 node.replace_input_with(source, item)
-                self.grids[item] = Grid(lead, grids[0].stride, aligned_rank, grids[0].phase)
+                self.grids[item] = Grid(lead, grids[0].stride, aligned_rank, grids[0].phase, _period_field(period))
         return merged
 
 

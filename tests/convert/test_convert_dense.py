@@ -4,8 +4,9 @@ multiple of the total stride moves the map by the same amount (float64, BatchNor
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from fullconv import convert
+from fullconv import ConversionError, convert
 from fullconv.layers import BorderConvTranspose2d
 from fullconv.metrics import feature_equivariance_error
 
@@ -99,13 +100,100 @@ def test_stride_one_transposed_convolution_is_exact(nd):
 
 
 def test_strided_transposed_convolution_has_a_periodic_background():
-    """Why full-exact is not exact through a strided transposed convolution: on a constant input its
-    output alternates with the stride (each output gets a different subset of taps), so no single
-    background value continues the map. Documented limitation; the U-Net above upsamples instead."""
+    """Why a strided transposed convolution needs more than one background value: on a constant
+    input its output alternates with the stride (each output gets a different subset of taps), so
+    full-exact tracks that pattern (its period) and pads later layers with it."""
     up = BorderConvTranspose2d(1, 1, 2, stride=2, border="full-exact")
     out = up(torch.ones(1, 1, 6, 6))[0, 0, 4:8, 4:8]
     assert not torch.allclose(out[0, 0], out[0, 1]) and torch.allclose(out[0, 0], out[0, 2])
 
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_unet_with_strided_transposed_convolutions_is_exactly_equivariant(nd):
+    """The U-Net upsampling with 2×2/2 and 3×3/2 transposed convolutions: their output background
+    repeats with the stride (see the test below), and full-exact pads every later layer with that
+    pattern, so the output map is exact; full and same are not."""
+    errors = _map_errors(UNet(nd, up="transpose"), nd, ["full-exact", "full", "same"])
+    assert errors["full-exact"] < EXACT
+    assert errors["full"] > 1e-4 and errors["same"] > 1e-4
+
+
+def _without_periods(net: nn.Module) -> nn.Module:
+    """Negative control: every layer pads with one background value again, as before periods."""
+    for module in net.modules():
+        if getattr(module, "background_period", None) is not None:
+            module.background_period = None
+    return net
+
+
+def test_periodic_background_is_what_makes_the_transposed_unet_exact():
+    model, content = UNet(2, up="transpose"), torch.randn(1, 2, 8, 8, dtype=torch.float64)
+    net = calibrate(convert(model, "full-exact").double(), (2, 2, 16, 16))
+    assert sum(getattr(m, "background_period", None) is not None for m in net.modules()) >= 3
+    assert feature_equivariance_error(net, content, (16, 16), (0, 0), (4, 4), 1) < EXACT
+    assert feature_equivariance_error(_without_periods(net), content, (16, 16), (0, 0), (4, 4), 1) > 1e-4
+
+
+class _Periods(nn.Module):
+    """Backgrounds of period 2, 6 and 18 meeting: stride-2 and stride-3 convolutions down to stride 6,
+    transposed convolutions back (2×2/2, then 3×3/3 on the period-2 map), a stride-3 convolution and a
+    max pool of a periodic map, nearest and linear upsampling of periodic maps, ``F.pad``, and sums
+    with skips of another period. Output stride 1; total stride 9 on the deepest branch."""
+
+    def __init__(self, nd: int):
+        super().__init__()
+        pool = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[nd]
+        linear = {1: "linear", 2: "bilinear", 3: "trilinear"}[nd]
+        self.stem, self.norm = CONV[nd](2, 3, 3, padding=1), NORM[nd](3)
+        self.down2 = CONV[nd](3, 3, 3, stride=2, padding=1)
+        self.down3 = CONV[nd](3, 3, 3, stride=3, padding=1)
+        self.up2 = UP[nd](3, 3, 2, stride=2)                  # stride 3, period 2
+        self.up3 = UP[nd](3, 3, 3, stride=3)                  # stride 1, period 6
+        self.side = CONV[nd](3, 3, 3, stride=3, padding=1)    # stride 9, period 2
+        self.near = nn.Upsample(scale_factor=3)               # stride 3, period 6
+        self.pool = pool(3, stride=1, padding=1)
+        self.lin = nn.Upsample(scale_factor=3, mode=linear)   # stride 1, period 18
+        self.head = CONV[nd](3, 2, 1)
+        self.pad = (1,) * (2 * nd)
+
+    def forward(self, x):
+        a = torch.relu(self.norm(self.stem(x)))
+        u1 = self.up2(self.down3(torch.relu(self.down2(a))))
+        b = self.pool(F.pad(u1 + self.near(self.side(u1)), self.pad))
+        return self.head(self.lin(b) + self.up3(u1) + a)
+
+
+def _periods_error(nd: int, border: str, blurpool: bool = False, control: bool = False) -> float:
+    canvas = (44,) * nd
+    net = convert(_Periods(nd), border, blurpool=blurpool).double()
+    net = calibrate(net, (2, 2) + canvas)
+    if control:
+        _without_periods(net)
+    content = torch.randn((1, 2) + (8,) * nd, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    return feature_equivariance_error(net, content, canvas, (0,) * nd, (18,) * nd, 1)
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+def test_backgrounds_of_different_periods_merge_exactly(nd):
+    assert _periods_error(nd, "full-exact") < EXACT
+    assert _periods_error(nd, "full") > 1e-4
+    assert _periods_error(nd, "full-exact", control=True) > 1e-4
+
+
+def test_periodic_backgrounds_with_blurpool_are_exact():
+    assert _periods_error(2, "full-exact", blurpool=True) < EXACT
+
+
+
+def test_bicubic_interpolation_of_a_periodic_background_is_refused():
+    """Bicubic interpolation reads two elements beyond its sample, more than the background kept
+    in front of a map after a strided transposed convolution: a clear error instead of a silently
+    inexact network."""
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, stride=4, padding=1), nn.ConvTranspose2d(3, 3, 2, 2),
+                          nn.Upsample(scale_factor=2, mode="bicubic"))
+    with pytest.raises(ConversionError, match="'bicubic' interpolation of a map whose background repeats"):
+        convert(model, "full-exact")
+    convert(model, "full")  # the other variants keep no background
 
 @pytest.mark.parametrize("border", ["valid", "same-replicate", "full"])
 def test_unet_converts_to_every_variant(border):

@@ -6,12 +6,13 @@ from .conv import (BORDER_CONV, BORDER_CONV_TRANSPOSE, BorderConv1d, BorderConv2
                    BorderConvTranspose1d, BorderConvTranspose2d, BorderConvTranspose3d, BorderStdConv2d)
 from .pool import BorderPool
 from .polyphase import polyphase_downsample, select_phase
-from .padding import background_frame, corner_background, full_phase_left, pad_constant, valid_phase_left
+from .padding import (background_frame, corner_background, full_phase_left, pad_constant, pad_periodic,
+                      valid_phase_left)
 
 __all__ = [
     "BORDERS", "FULL_BORDERS", "SAME_BORDERS", "Border", "BorderName", "get_border",
     "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d", "BorderStdConv2d",
     "BORDER_CONV_TRANSPOSE", "BorderConvTranspose1d", "BorderConvTranspose2d", "BorderConvTranspose3d",
-    "background_frame", "corner_background", "full_phase_left", "pad_constant", "valid_phase_left",
+    "background_frame", "corner_background", "full_phase_left", "pad_constant", "pad_periodic", "valid_phase_left",
     "BorderPool", "align", "BlurPool", "blur_downsample", "blur_filter", "polyphase_downsample", "select_phase",
 ]

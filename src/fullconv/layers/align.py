@@ -12,11 +12,12 @@ from typing import Sequence, get_args
 from torch import Tensor
 
 from .borders import AlignFill, Border, get_border
-from .padding import corner_background, crop, pad_constant
+from .padding import corner_background, crop, pad_constant, pad_periodic
 
 
 def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: str | Border | AlignFill,
-          border_ndim: int | None = None) -> tuple[Tensor, ...]:
+          border_ndim: int | None = None, periods: Sequence[Sequence[int] | None] | None = None
+          ) -> tuple[Tensor, ...]:
     """Align maps whose grids are shifted by whole steps.
 
     Args:
@@ -31,6 +32,8 @@ def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: s
         border_ndim: how many trailing dims carry the border's background (default all ``n``;
             2 for a 3-D network whose border covers height and width only: the background is then
             read per frame).
+        periods: ``background`` fill: per tensor, the period per spatial dim of a background that
+            repeats (:func:`~fullconv.layers.padding.pad_periodic`), or ``None`` for a constant one.
 
     Returns:
         the maps with equal spatial sizes, element ``i`` of each at the same input position.
@@ -44,8 +47,12 @@ def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: s
         return tuple(crop(t, [(0, -(t.shape[t.dim() - n + d] - size[d])) for d in range(n)]) for t in cropped)
     end = [max(o[d] + t.shape[t.dim() - n + d] for t, o in zip(tensors, offsets)) for d in range(n)]
     out = []
-    for t, o in zip(tensors, offsets):
+    for i, (t, o) in enumerate(zip(tensors, offsets)):
         pads = [(o[d], end[d] - o[d] - t.shape[t.dim() - n + d]) for d in range(n)]
+        period = periods[i] if periods is not None else None
+        if fill == "background" and period is not None and any(p > 1 for p in period):
+            out.append(pad_periodic(t, pads, period))
+            continue
         value = corner_background(t, border_ndim or n) if fill == "background" else 0.0
         out.append(pad_constant(t, pads, value))
     return tuple(out)

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from .borders import BORDERS, Border, get_border
 from .conv import CONV_FN
-from .padding import corner_background, pad_constant
+from .padding import corner_background, pad_constant, pad_periodic
 from .polyphase import border_strides, window_at_phase
 
 MAX_BLUR_SIZE = 7
@@ -99,7 +99,7 @@ def _border_dims(border_dims: Sequence[int] | None, ndim: int) -> tuple[int, ...
 def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, border: str | Border = "same",
                     background: Tensor | float | None = None, border_dims: Sequence[int] | None = None,
                     *, pads: Sequence[tuple[int, int]] | None = None, kernel: Tensor | None = None,
-                    phase: Tensor | None = None) -> Tensor:
+                    phase: Tensor | None = None, period: Sequence[int] | None = None) -> Tensor:
     """Depthwise binomial blur, then keep every ``stride``-th sample.
 
     Args:
@@ -117,6 +117,8 @@ def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, b
         kernel: the filter (from :func:`blur_filter`), to reuse a cached one; built when None.
         phase: (B, d) long, from :func:`~fullconv.layers.polyphase.choose_phase`: each sample keeps
             the blurred samples ``s·j + phase`` instead of ``s·j`` (``full`` and ``full-exact``).
+        period: ``full-exact`` without ``background``: the period per spatial dim of ``x``'s
+            background where it repeats (:func:`~fullconv.layers.padding.pad_periodic`).
 
     Returns:
         (B, C, *S') with ``S'_i = floor((S_i + left_i + right_i - k_i) / s_i) + 1`` where
@@ -146,6 +148,8 @@ def blur_downsample(x: Tensor, stride: int | Sequence[int] = 2, size: int = 3, b
     own = tuple(p if d in dims else (0, 0) for d, p in enumerate(pads))
     if any(left or right for left, right in other):
         x = BORDERS["same-reflect"].pad(x, other)
+    if border.exact and background is None and phase is None and period is not None and any(p > 1 for p in period):
+        return _depthwise(pad_periodic(x, own, period), kernel, strides)
     if border.exact:
         if background is None:
             background = corner_background(x, len(dims))
@@ -226,6 +230,9 @@ class BlurPool(nn.Module):
         self.pads = tuple((int(l), int(r)) for l, r in pads) if pads is not None else \
             blur_pads(self.border, self.size, self.stride, ndim, self.border_dims)
         self.background = background
+        #: ``full-exact``: the period per spatial dim of the input's background where it repeats;
+        #: ``None``: one value. ``convert()`` sets it.
+        self.background_period: tuple[int, ...] | None = None
         self.register_buffer("filter", _restrict(blur_filter(self.size, ndim), self.stride), persistent=False)
 
     def forward(self, x: Tensor, phase: Tensor | None = None) -> Tensor:
@@ -234,7 +241,7 @@ class BlurPool(nn.Module):
             raise ValueError(f"BlurPool for {self.ndim} spatial dims expects (B, C, *S) with {self.ndim + 2} "
                              f"dims; got shape {tuple(x.shape)}")
         return blur_downsample(x, self.stride, self.size, self.border, self.background, self.border_dims,
-                               pads=self.pads, kernel=self.filter, phase=phase)
+                               pads=self.pads, kernel=self.filter, phase=phase, period=self.background_period)
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
         return f"stride={self.stride}, size={self.size}, border={self.border.name!r}, pads={self.pads}"

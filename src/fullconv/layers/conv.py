@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .borders import BORDERS, Border, get_border
-from .padding import corner_background, crop, pad_constant
+from .padding import corner_background, crop, pad_constant, pad_periodic
 from .polyphase import border_strides, take_phase, window_at_phase
 
 CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -40,6 +40,10 @@ class _BorderConvMixin:
             raise ValueError(f"pads needs one (left, right) pair per spatial dim ({n}); got {self.pads}")
         self.padding = (0,) * n  # the padding is applied explicitly
         self.set_background(background)
+        #: ``full-exact``: the period per spatial dim of the input's background where it repeats
+        #: (after a strided transposed convolution; :func:`~fullconv.layers.padding.pad_periodic`),
+        #: ``None`` where it is one value. ``convert()`` sets it.
+        self.background_period: tuple[int, ...] | None = None
         #: optional blur-and-subsample after the (then stride-1) convolution; holds no state_dict keys
         self.blur: nn.Module | None = None
 
@@ -102,6 +106,10 @@ class _BorderConvMixin:
         if not any(left or right for left, right in self.pads):
             return conv(x, weight, self.bias, self.stride, 0, self.dilation, self.groups)
         border_pads, other_pads = self._split_pads()
+        if self.border.exact and self.background_period is not None and self.fixed_background is None:
+            x = pad_periodic(x, border_pads, self.background_period[self._nd - len(border_pads):])
+            return conv(pad_constant(x, other_pads, 0.0), weight, self.bias, self.stride, 0, self.dilation,
+                        self.groups)
         symmetric = all(left == right >= 0 for left, right in self.pads)
         if self.border.fill == "zeros" and self.border.extent != "valid" and symmetric:
             return conv(x, weight, self.bias, self.stride, tuple(p[0] for p in self.pads),
@@ -271,17 +279,23 @@ class _BorderConvTransposeMixin:
             raise ValueError(f"input_pads and crops need one (left, right) pair per spatial dim ({n})")
         self.padding, self.output_padding = (0,) * n, (0,) * n  # applied explicitly
         self.background = background
+        #: ``full-exact``: the period per spatial dim of the input's background where it repeats
+        #: (:func:`~fullconv.layers.padding.pad_periodic`); ``None``: one value. ``convert()`` sets it.
+        self.background_period: tuple[int, ...] | None = None
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
         return f"{super().extra_repr()}, border={self.border.name!r}, input_pads={self.input_pads}, crops={self.crops}"
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, C_in, *S) -> (B, C_out, *S'), ``S' = s·(S + pads - 1) + d·(k-1) + 1 - crops``."""
-        if self.border.exact:
-            value = corner_background(x, self._nd) if self.background is None else self.background
+        if self.border.exact and self.background is None and self.background_period is not None:
+            x = pad_periodic(x, self.input_pads, self.background_period)
         else:
-            value = 0.0
-        x = pad_constant(x, self.input_pads, value)
+            if self.border.exact:
+                value = corner_background(x, self._nd) if self.background is None else self.background
+            else:
+                value = 0.0
+            x = pad_constant(x, self.input_pads, value)
         y = CONV_TRANSPOSE_FN[self._nd](x, self.weight, self.bias, self.stride, 0, 0, self.groups, self.dilation)
         return crop(y, tuple((-left, -right) for left, right in self.crops))
 

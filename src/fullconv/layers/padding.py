@@ -130,7 +130,7 @@ def background_frame(x: Tensor, width: int, background: Tensor | float, ndim: in
     return pad_constant(x, ((width, 0),) * ndim, background)
 
 
-def pad_with_background(x: Tensor, pad: Sequence[int], ndim: int) -> Tensor:
+def pad_with_background(x: Tensor, pad: Sequence[int], ndim: int, period: Sequence[int] | None = None) -> Tensor:
     """``F.pad(x, pad)`` (constant mode) filled with the map's background instead of zeros.
 
     ``convert(..., "full-exact")`` puts it in place of a model's own zero padding of a feature
@@ -141,6 +141,8 @@ def pad_with_background(x: Tensor, pad: Sequence[int], ndim: int) -> Tensor:
         x: (B, C, *S) a map whose first element along each of its ``ndim`` spatial dims is background.
         pad: ``F.pad``'s list (last dim first: left, right, then the dim before, ...), at most ``ndim`` pairs.
         ndim: spatial dims of ``x``.
+        period: per spatial dim, the period of a background that repeats (:func:`pad_periodic`);
+            ``None``: a constant one.
 
     Returns:
         (B, C, *S') as ``F.pad`` gives it.
@@ -152,7 +154,52 @@ def pad_with_background(x: Tensor, pad: Sequence[int], ndim: int) -> Tensor:
                 [0.5000, 0.5000, 0.5000]])
     """
     pairs = tuple((int(pad[2 * i]), int(pad[2 * i + 1])) for i in reversed(range(len(pad) // 2)))
+    if period is not None and any(p > 1 for p in period):
+        return pad_periodic(x, pairs, tuple(period)[len(period) - len(pairs):])
     return pad_constant(x, pairs, corner_background(x, ndim))
+
+
+def pad_periodic(x: Tensor, pads: Sequence[tuple[int, int]], period: Sequence[int]) -> Tensor:
+    """Pad the trailing ``len(pads)`` dims of ``x`` with its own background, which repeats with ``period``.
+
+    After a strided transposed convolution the background of a ``full-exact`` map is not one value
+    but a pattern: on a constant input, output ``o`` of a transposed convolution with stride ``s``
+    receives the taps ``t`` with ``o ≡ d·t (mod s)``, so the response repeats every ``s`` elements
+    (and every ``s·P`` after an input of period ``P``). The map's first ``period`` elements along
+    each padded dim are that pattern (``convert()`` keeps them pure background), and the padding
+    continues it: element ``j`` outside the map is element ``j mod period``. With period 1 this
+    is :func:`pad_constant` with :func:`corner_background`.
+
+    Args:
+        x: (B, C, *S) whose first ``period[d]`` elements along each padded dim ``d`` are background.
+        pads: ``(left, right)`` per padded dim; a negative amount crops (before the padding).
+        period: the background's period per padded dim (>= 1).
+
+    Returns:
+        (B, C, *S') with ``S'_i = S_i + left_i + right_i``.
+
+    Example:
+        >>> pad_periodic(torch.tensor([[[1., 2., 1., 2., 9.]]]), ((3, 2),), (2,))[0, 0]
+        tensor([2., 1., 2., 1., 2., 1., 2., 9., 2., 1.])
+    """
+    x = crop(x, pads)
+    first = x.dim() - len(pads)
+    for i, ((left, right), p) in enumerate(zip(pads, period)):
+        left, right, dim = max(left, 0), max(right, 0), first + i
+        if not (left or right):
+            continue
+        n = x.shape[dim]
+        if n < p:
+            raise ValueError(f"a map of {n} elements along dim {dim} cannot hold its background's period {p}")
+        # element j (outside the map) is element j mod p: a tile of whole periods covers both sides
+        reps = -(-max(left, n % p + right) // p)
+        tile = x.narrow(dim, 0, p).repeat(tuple(reps if k == dim else 1 for k in range(x.dim())))
+        parts = [tile.narrow(dim, reps * p - left, left)] if left else []
+        parts.append(x)
+        if right:
+            parts.append(tile.narrow(dim, n % p, right))
+        x = torch.cat(parts, dim)
+    return x
 
 
 def crop(x: Tensor, pads: Sequence[tuple[int, int]]) -> Tensor:

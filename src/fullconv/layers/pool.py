@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .borders import Border, get_border
-from .padding import corner_background, pad_constant, per_dim
+from .padding import corner_background, pad_constant, pad_periodic, per_dim
 from .polyphase import border_strides, window_at_phase
 
 _MAX_FN = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -65,6 +65,9 @@ class BorderPool(nn.Module):
             pads = tuple(self.border.pads(k, d) for k, d in zip(self.kernel_size, self.dilation))
         self.pads = tuple((int(left), int(right)) for left, right in pads)
         self.background = background
+        #: ``full-exact``: the period per spatial dim of the input's background where it repeats
+        #: (:func:`~fullconv.layers.padding.pad_periodic`); ``None``: one value. ``convert()`` sets it.
+        self.background_period: tuple[int, ...] | None = None
         self.blur: nn.Module | None = None
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
@@ -87,6 +90,11 @@ class BorderPool(nn.Module):
         (with a blur attached, the blur keeps them); see :func:`~fullconv.layers.polyphase.take_phase`.
         """
         taking = phase is not None and self.blur is None
+        if self.background_period is not None and self.border.exact and self.background is None and not taking:
+            n_border = len(self.border_dims)
+            x = pad_periodic(x, self.pads[self.nd - n_border:], self.background_period[self.nd - n_border:])
+            y = self._pool(self._pad_other_dims(x))
+            return y if self.blur is None else self.blur(y, phase)
         value = self.pad_value(x) if taking or any(left or right for left, right in self.pads) else None
         if taking:
             return self._phase_pool(x, phase, value)
