@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from fullconv import ConversionError, convert
+from fullconv import ConversionError, check_equivariance, convert
 from fullconv.layers import BorderConvTranspose2d
 from fullconv.metrics import feature_equivariance_error
 
@@ -132,6 +132,20 @@ def test_periodic_background_is_what_makes_the_transposed_unet_exact():
     assert sum(getattr(m, "background_period", None) is not None for m in net.modules()) >= 3
     assert feature_equivariance_error(net, content, (16, 16), (0, 0), (4, 4), 1) < EXACT
     assert feature_equivariance_error(_without_periods(net), content, (16, 16), (0, 0), (4, 4), 1) > 1e-4
+
+
+def test_the_certificate_finds_the_transposed_unet_exact_and_same_not():
+    """check_equivariance on the output map: full-exact exact at multiples of the total stride (4),
+    same not; the first layer that breaks it under same is named. The same-padded U-Net only takes
+    multiples of 4, so this also pins that the certificate finds the stride on the content's size."""
+    model = UNet(2, up="transpose")
+    cert = check_equivariance(convert(model, "full-exact"), (2, 2, 8, 8), shifts=[4, 8], calibrate=True)
+    assert cert.output == "equivariant" and cert.total_stride == (4, 4)
+    assert cert.max_error() < EXACT and cert.sensitivity > 1e-3, cert.summary()
+    assert all(check.first_break is None for check in cert.checks)
+    same = check_equivariance(convert(model, "same"), (2, 2, 8, 8), shifts=[4, 8], calibrate=True)
+    assert same.max_error() > 1e-4, same.summary()
+    assert all(check.first_break.startswith("enc1") for check in same.checks), same.summary()
 
 
 class _Periods(nn.Module):

@@ -202,7 +202,9 @@ def check_equivariance(model: nn.Module, input_shape: Sequence[int], *, shifts=N
         raise ValueError(f"shifts must be non-negative ints (or one per spatial dim); got {shifts}")
     if total_stride is None:
         with torch.no_grad(), _StrideTracker(nd) as tracker:
-            probe = place_on_canvas(content, tuple(s + 1 for s in shape[2:]), (0,) * nd, fill)
+            # on the content's own size: a model that takes only some sizes (a same-padded U-Net,
+            # multiples of its stride) takes the one it was given
+            probe = content.clone()
             tracker.set(probe, (Fraction(1),) * nd)
             net.eval()(probe)
         strides = tracker.total_stride()
