@@ -6,14 +6,21 @@ names, so state_dicts load both ways) and every max/average pooling layer follow
 border's mode), hence every map size, so swapping the layers is all they need; plain ``same``
 computes the original model (except TensorFlow-"same" convolutions, whose padding depends on
 the input size: they get the symmetric same amounts). ``valid``, ``full`` and ``full-exact``
-change the map sizes: the model is traced with ``torch.fx`` and converted in passes over the
-graph:
+change the map sizes: the model is traced with ``torch.fx`` and converted in four passes, one
+job each:
 
-1. functional pools (``F.max_pool2d``) become :class:`~fullconv.layers.BorderPool` modules;
-2. every window layer is placed on its grid: it sets its own left padding once and returns the
-   :class:`Grid` of its output;
-3. where branches meet (additions, multiplications, concatenations, their in-place forms) the
-   maps are aligned with :func:`fullconv.layers.align`, the only rewrite of the graph.
+1. layers are swapped: every conv/pool module becomes its border layer (``_swap_layers``, before
+   tracing; all that ``same`` variants need);
+2. functional pools (``F.max_pool2d``) become :class:`~fullconv.layers.BorderPool` modules;
+3. every window layer is placed on its grid (``_GridPass``): it sets its own padding once, from
+   its input's :class:`Grid`, and gives the grid of its output. This pass leaves the graph alone
+   and returns what must change there as edits;
+4. the grid pass's edits are made (``_rewrite``): where branches meet (additions,
+   multiplications, concatenations, their in-place forms) the maps are aligned with
+   :func:`fullconv.layers.align`; calls that placement changes are swapped in place (a model's
+   own ``F.pad`` filled with the background, interpolation to another map's size turned into one
+   by the stride ratio, the phase choices of ``downsample="polyphase"``, the crop of
+   ``output="input-size"``).
 
 Grids follow the original model's index correspondence. Element ``i`` of a map of the original
 (same-padded) model is a response the original model computed; the converted map keeps it, at
@@ -39,7 +46,7 @@ import linecache
 import math
 import operator
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Iterator, Sequence
 
@@ -155,6 +162,11 @@ class _Global:
 
 NETWORK_INPUT = _NetworkInput()
 GLOBAL = _Global()
+
+#: what the grid pass knows of a node: a map on a :class:`Grid`, the network input (or a pointwise
+#: function of it) before any spatial layer, a tensor without spatial layout, or nothing spatial
+#: (shapes, constants, parameters)
+GridState = Grid | _NetworkInput | _Global | None
 
 
 def _input_grid(nd: int) -> Grid:
@@ -280,7 +292,8 @@ def _check_background(background) -> torch.Tensor:
 def _convert_copy(model: nn.Module, border: Border, background: torch.Tensor, dims: str | None, blurpool: bool,
                   blur_size: int, paper_stem_pool: bool, output: str, share_tensors: bool,
                   example_input: torch.Tensor | None = None, polyphase: bool = False) -> nn.Module:
-    """Convert a deep copy of ``model`` (sharing its parameters and buffers if ``share_tensors``)."""
+    """Convert a deep copy of ``model`` (sharing its parameters and buffers if ``share_tensors``),
+    in the passes of the module docstring."""
     memo = {id(t): t for t in _tensors(model)} if share_tensors else {}
     work = copy.deepcopy(model, memo)
     # branches on shapes are taken as the original model takes them on the example (a copy runs it:
@@ -290,19 +303,18 @@ def _convert_copy(model: nn.Module, border: Border, background: torch.Tensor, di
         _replace_stem_pool(work)
         if reference is not None:
             _replace_stem_pool(reference)
-    replaced: dict[int, nn.Module] = {}
-    origins = _swap_layers(work, border, dims, blurpool, blur_size, replaced)
-    if not origins:
+    swaps = _swap_layers(work, border, dims, blurpool, blur_size)
+    if not swaps:
         raise ConversionError(
             f"convert(): {type(model).__name__} has no nn.Conv1d/2d/3d or pooling layer to convert; "
             f"build the model from torch.nn convolution modules")
     if border.extent == "same":
         return work  # map sizes and grids are unchanged: nothing to align
     graph = _trace(work, example_input, reference)
-    rewritten = _modularize_pools(work, graph, border, origins)
-    placer = _GridPass(work, graph, border, background, dims, origins, output, polyphase, replaced)
-    placer.run()
-    if rewritten or placer.rewritten:
+    pools = _modularize_pools(work, graph, border, swaps)
+    edits = _GridPass(work, graph, border, background, dims, swaps, output, polyphase).run()
+    _rewrite(graph, edits)
+    if pools or edits:
         _use_graph_forward(work, graph)
     return work
 
@@ -505,15 +517,22 @@ def _kind(module: nn.Module, table: dict[type, int]) -> int:
     return next((nd for cls, nd in table.items() if isinstance(module, cls)), 0)
 
 
-#: per converted layer (by id), the left padding per spatial dim of the layer it replaces
-Origins = dict[int, tuple[int, ...]]
+@dataclass(frozen=True)
+class _Swap:
+    """A layer ``convert()`` put in: the left padding per spatial dim of the layer it replaces (its
+    origin on the grid), and that layer (``None`` for a functional pool made a module)."""
+
+    left: tuple[int, ...]
+    original: nn.Module | None = None
 
 
-def _swap_layers(model: nn.Module, border: Border, dims: str | None, blurpool: bool, blur_size: int,
-                 replaced: dict[int, nn.Module] | None = None) -> Origins:
-    """Replace every conv/pool child in place; returns the original left padding of each new layer
-    (and fills ``replaced``, when given, with the layer each new one replaced)."""
-    origins: Origins = {}
+#: per converted layer (by id), what it replaced
+Swaps = dict[int, _Swap]
+
+
+def _swap_layers(model: nn.Module, border: Border, dims: str | None, blurpool: bool, blur_size: int) -> Swaps:
+    """Pass 1: replace every conv/pool child in place; returns what each new layer replaced."""
+    swaps: Swaps = {}
     for prefix, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
             new = None
@@ -534,10 +553,8 @@ def _swap_layers(model: nn.Module, border: Border, dims: str | None, blurpool: b
                 if blurpool and not isinstance(new, _BorderConvTransposeMixin):
                     _attach_blur(new, blur_size)
                 setattr(parent, name, new)
-                origins[id(new)] = left
-                if replaced is not None:
-                    replaced[id(new)] = child
-    return origins
+                swaps[id(new)] = _Swap(tuple(left), child)
+    return swaps
 
 
 def _attach_blur(layer: nn.Module, blur_size: int) -> None:
@@ -708,9 +725,9 @@ def _user_frame(error: BaseException) -> str:
     return "an unknown operation"
 
 
-# --------------------------------------------------------------------------- pass 1: functional pools
+# --------------------------------------------------------------------------- pass 2: functional pools
 
-def _modularize_pools(model: nn.Module, graph: fx.Graph, border: Border, origins: Origins) -> bool:
+def _modularize_pools(model: nn.Module, graph: fx.Graph, border: Border, swaps: Swaps) -> bool:
     """Turn every ``F.max_pool2d(x, ...)`` into a call of a BorderPool module added to ``model``."""
     count = 0
     for node in graph.nodes:
@@ -732,15 +749,15 @@ def _modularize_pools(model: nn.Module, graph: fx.Graph, border: Border, origins
         name = f"fullconv_pool{count}"
         count += 1
         model.add_module(name, pool)
-        origins[id(pool)] = tuple(left for left, _ in original)
+        swaps[id(pool)] = _Swap(tuple(left for left, _ in original))
         node.op, node.target = "call_module", name
         node.args, node.kwargs = (bound["input"],), {}
     return count > 0
 
 
-# --------------------------------------------------------------------------- pass 2: grids and alignment
+# --------------------------------------------------------------------------- pass 3: grids
 
-def _spatial_inputs(node: fx.Node, grids: dict[fx.Node, Any]) -> list[fx.Node]:
+def _spatial_inputs(node: fx.Node, grids: dict[fx.Node, GridState]) -> list[fx.Node]:
     seen: list[fx.Node] = []
     fx.node.map_arg((node.args, node.kwargs), lambda n: seen.append(n) if n not in seen else None)
     return [n for n in seen if isinstance(grids.get(n), (Grid, _NetworkInput))]
@@ -783,26 +800,30 @@ def _kept_background(factors: Sequence[int], period_in: Sequence[int], period_ou
 
 
 class _GridPass:
-    """Walks the graph once: places every window layer on its grid and aligns branches where they meet."""
+    """Pass 3: walks the graph once and places every window layer on its grid.
+
+    Each layer sets its own padding (and, under ``full-exact``, its background and period) once,
+    from its input's grid, and gives the grid of its output. The pass leaves the graph as it is:
+    what must change there (alignment where branches meet, and the calls placement changes) it
+    returns as edits for :func:`_rewrite`.
+    """
 
     def __init__(self, model: nn.Module, graph: fx.Graph, border: Border, background: torch.Tensor,
-                 dims: str | None, origins: Origins, output: str = "map", polyphase: bool = False,
-                 replaced: dict[int, nn.Module] | None = None) -> None:
+                 dims: str | None, swaps: Swaps, output: str = "map", polyphase: bool = False) -> None:
         self.model, self.graph, self.output, self.polyphase = model, graph, output, polyphase
-        #: per converted layer (by id), the layer it replaced (see ``_window``)
-        self.replaced = replaced or {}
-        #: per resolution level (input stride, layer stride, earlier choices), the node of its phase choice
-        self.decisions: dict[tuple, fx.Node] = {}
-        self.border, self.background, self.dims, self.origins = border, background, dims, origins
-        #: whether the graph now differs from the model's own forward (alignment inserted)
-        self.rewritten = False
-        self.grids: dict[fx.Node, Any] = {}
+        self.border, self.background, self.dims, self.swaps = border, background, dims, swaps
+        #: resolution levels (input stride, layer stride, earlier choices) whose phase choice is made
+        self.levels: set[tuple] = set()
+        self.edits: list[_Edit] = []
+        self.grids: dict[fx.Node, GridState] = {}
 
-    def run(self) -> None:
-        for node in list(self.graph.nodes):
+    def run(self) -> list[_Edit]:
+        """Place every layer; returns the graph's edits, in graph order."""
+        for node in self.graph.nodes:
             self.grids[node] = self._visit(node)
+        return self.edits
 
-    def _visit(self, node: fx.Node):
+    def _visit(self, node: fx.Node) -> GridState:
         if node.op == "placeholder":
             return NETWORK_INPUT
         if node.op in ("get_attr", "output"):
@@ -892,9 +913,8 @@ class _GridPass:
         if (isinstance(grid, Grid) and self.border.exact and bound.get("mode", "constant") == "constant"
                 and not bound.get("value") and isinstance(pad, (tuple, list)) and all(isinstance(p, int) for p in pad)
                 and len(pad) // 2 <= len(grid.lead)):
-            node.target, node.kwargs = pad_with_background, {}
-            node.args = (node.args[0], tuple(pad), len(grid.lead)) + ((grid.period,) if grid.periodic else ())
-            self.rewritten = True
+            self.edits.append(_Retarget(node, pad_with_background, (node.args[0], tuple(pad), len(grid.lead))
+                                        + ((grid.period,) if grid.periodic else ())))
         return self._pointwise(node)
 
     # ------------------------------------------------------------------ window layers
@@ -909,11 +929,12 @@ class _GridPass:
             if self.border.exact:
                 self._set_input_background(node, module)
                 margin = 1
-        if isinstance(grid, _Global) and id(module) in self.replaced:
+        original = self.swaps[id(module)].original
+        if isinstance(grid, _Global) and original is not None:
             # a window over an axis that is not spatial (ECA's 1-D convolution across the channels
             # of pooled features): no border there, so the original layer goes back in its place
             parent, _, name = node.target.rpartition(".")
-            setattr(self.model.get_submodule(parent), name, self.replaced[id(module)])
+            setattr(self.model.get_submodule(parent), name, original)
             return GLOBAL
         if not isinstance(grid, Grid):
             return grid
@@ -928,7 +949,7 @@ class _GridPass:
         if grid.periodic:
             module.background_period = grid.periods()
         grid = self._place(node, module, grid, kernel, dilation, per_dim(module.stride, nd),
-                           self.origins[id(module)], tuple(max(margin, m) for m in needed),
+                           self.swaps[id(module)].left, tuple(max(margin, m) for m in needed),
                            phased and module.blur is None, period)
         if module.blur is not None:
             blur = module.blur
@@ -952,17 +973,17 @@ class _GridPass:
         moves with the content, so it moves with the content too.
         """
         key = (grid_in.stride, tuple(stride), grid_in.phase)
-        if key not in self.decisions:
+        choice = None
+        if key not in self.levels:
+            self.levels.add(key)
             if isinstance(self.grids.get(source), _NetworkInput):
                 values = self.background if self.border.exact else torch.zeros(1)
                 background = values.item() if values.numel() == 1 else tuple(values.tolist())
             else:
                 background = None if self.border.exact else 0.0
             offset = tuple(lead % s for lead, s in zip(grid_in.lead, stride))
-            with self.graph.inserting_before(node):
-                self.decisions[key] = self.graph.call_function(choose_phase, (source, tuple(stride), offset, background))
-        node.args = (source, self.decisions[key])
-        self.rewritten = True
+            choice = (source, tuple(stride), offset, background)
+        self.edits.append(_Phase(node, key, choice))
         return replace(grid, phase=grid_in.phase + (key,))
 
     def _place(self, node: fx.Node, layer: nn.Module, grid: Grid, kernel, dilation, stride,
@@ -1029,7 +1050,7 @@ class _GridPass:
             module.background_period = grid.periods()
         pads, crops, lead, stride = [], [], [], []
         for s, k, d, p_o, lead_in, t in zip(module.stride, module.kernel_size, module.dilation,
-                                           self.origins[id(module)], grid.lead, grid.stride):
+                                           self.swaps[id(module)].left, grid.lead, grid.stride):
             extent = effective_kernel(k, d) - 1
             q = _ceil_div(extent, s) + margin if self.border.exact else 0
             c = 0 if self.border.extent == "full" and not self.border.exact else extent
@@ -1120,10 +1141,8 @@ class _GridPass:
         if self.border.exact and mode not in ("nearest", "nearest-exact"):
             # interpolation mixes neighbours: beyond the map's end the canvas holds background
             keep = _kept_background(factors, grid.periods(), period or (1,) * nd, mode)
-            node.op, node.target = "call_function", interpolate_on_background
-            node.args = (node.args[0], factors, mode) + ((grid.period, keep) if grid.periodic or keep else ())
-            node.kwargs = {}
-            self.rewritten = True
+            self.edits.append(_Retarget(node, interpolate_on_background, (node.args[0], factors, mode)
+                                        + ((grid.period, keep) if grid.periodic or keep else ())))
         return Grid(tuple((lead + keep) * f for lead, f in zip(grid.lead, factors)),
                     tuple(t // f for t, f in zip(grid.stride, factors)), grid.rank, grid.phase, period)
 
@@ -1138,19 +1157,15 @@ class _GridPass:
     def _crop_to_input(self, node: fx.Node, network_input: fx.Node, grid: Grid, scale_factor, mode, align_corners):
         """Crop the upsampled map to the network input's positions (``output="input-size"``)."""
         upsampled = self._upsample(node, scale_factor, None, align_corners, mode)
-        with self.graph.inserting_after(node):
-            cropped = self.graph.call_function(crop_to, (node, upsampled.lead, network_input))
-        node.replace_all_uses_with(cropped, delete_user_cb=lambda user: user is not cropped)
-        self.grids[cropped] = _input_grid(len(grid.lead))
-        return upsampled
+        self.edits.append(_Crop(node, upsampled.lead, network_input))
+        return _input_grid(len(grid.lead))  # what the node's users read, once cropped
 
     def _resize_by(self, node: fx.Node, scale_factor: tuple[int, ...]) -> None:
         """Rewrite ``F.interpolate(x, size=...)`` into ``F.interpolate(x, scale_factor=...)``."""
         bound = dict(zip(("input", "size", "scale_factor", "mode", "align_corners"), node.args))
         bound.update(node.kwargs)
         bound["size"], bound["scale_factor"] = None, tuple(float(f) for f in scale_factor)
-        node.args, node.kwargs = (bound.pop("input"),), bound
-        self.rewritten = True
+        self.edits.append(_Retarget(node, node.target, (bound.pop("input"),), bound))
 
     # ------------------------------------------------------------------ pointwise ops and merges
 
@@ -1208,23 +1223,13 @@ class _GridPass:
         pick = min if self.border.extent == "valid" else max  # valid keeps the common indices, the others all of them
         ranks = {g.rank for g in grids}
         rank = ranks.pop() if len(ranks) == 1 else None
-        aligned_rank = rank
         if rank is not None and node.target is torch.stack:
             rank += 1
         lead = latest if periodic else tuple(pick(g.lead[d] for g in grids) for d in range(nd))
         merged = Grid(lead, grids[0].stride, rank, grids[0].phase, _period_field(period))
         border_ndim = 2 if (nd == 3 and self.dims == "spatial") else nd
-        graph = self.graph
-        self.rewritten = True
-        with graph.inserting_before(node):
-            args = (tuple(inputs), offsets, self.border.align_fill, border_ndim)
-            if periodic:
-                args += (tuple(g.periods() for g in grids),)
-            aligned = graph.call_function(align, args)
-            for i, source in enumerate(inputs):
-                item = graph.call_function(operator.getitem, (aligned, i))
-                node.replace_input_with(source, item)
-                self.grids[item] = Grid(lead, grids[0].stride, aligned_rank, grids[0].phase, _period_field(period))
+        args = (offsets, self.border.align_fill, border_ndim) + ((tuple(g.periods() for g in grids),) if periodic else ())
+        self.edits.append(_Align(node, tuple(inputs), args))
         return merged
 
 
@@ -1250,3 +1255,80 @@ def _size_source(size) -> fx.Node | None:
 def _describe(node: fx.Node) -> str:
     target = node.target
     return getattr(target, "__name__", str(target))
+
+
+# --------------------------------------------------------------------------- pass 4: rewrite
+
+@dataclass(frozen=True)
+class _Align:
+    """Where branches meet: the inputs of ``node`` become ``align(inputs, *args)``'s outputs."""
+
+    node: fx.Node
+    inputs: tuple[fx.Node, ...]
+    args: tuple
+
+
+@dataclass(frozen=True)
+class _Retarget:
+    """``node`` calls ``target(*args, **kwargs)`` instead: a model's own ``F.pad`` filled with the
+    background, an interpolation by a scale factor, an interpolation on the background."""
+
+    node: fx.Node
+    target: Any
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """``downsample="polyphase"``: the strided layer ``node`` takes its resolution level's phase
+    choice as second argument; the level's first layer (``choice`` given) makes it,
+    ``choose_phase(*choice)``."""
+
+    node: fx.Node
+    level: tuple
+    choice: tuple | None
+
+
+@dataclass(frozen=True)
+class _Crop:
+    """``output="input-size"``: the users of ``node`` read it cropped to the network input's
+    positions (its element ``lead`` is the input's first)."""
+
+    node: fx.Node
+    lead: tuple[int, ...]
+    network_input: fx.Node
+
+
+_Edit = _Align | _Retarget | _Phase | _Crop
+
+
+def _rewrite(graph: fx.Graph, edits: Sequence[_Edit]) -> None:
+    """Apply the grid pass's edits to ``graph``, in graph order: the pass's only change to it."""
+    choices: dict[tuple, fx.Node] = {}
+    moved: dict[fx.Node, fx.Node] = {}  # a node whose users read another one now (its crop)
+
+    def current(value):
+        return fx.node.map_arg(value, lambda n: moved.get(n, n))
+
+    for edit in edits:
+        node = edit.node
+        if isinstance(edit, _Align):
+            inputs = current(edit.inputs)
+            with graph.inserting_before(node):
+                aligned = graph.call_function(align, (inputs,) + edit.args)
+                for i, source in enumerate(inputs):
+                    node.replace_input_with(source, graph.call_function(operator.getitem, (aligned, i)))
+        elif isinstance(edit, _Retarget):
+            node.op, node.target = "call_function", edit.target
+            node.args, node.kwargs = current(edit.args), current(edit.kwargs)
+        elif isinstance(edit, _Phase):
+            if edit.level not in choices:
+                with graph.inserting_before(node):
+                    choices[edit.level] = graph.call_function(choose_phase, current(edit.choice))
+            node.args = (node.args[0], choices[edit.level])
+        else:
+            with graph.inserting_after(node):
+                cropped = graph.call_function(crop_to, (node, edit.lead, edit.network_input))
+            node.replace_all_uses_with(cropped, delete_user_cb=lambda user: user is not cropped)
+            moved[node] = cropped
