@@ -12,9 +12,11 @@ job each:
 1. layers are swapped: every conv/pool module becomes its border layer (``_swap_layers``, before
    tracing; all that ``same`` variants need);
 2. functional pools (``F.max_pool2d``) become :class:`~fullconv.layers.BorderPool` modules;
-3. every window layer is placed on its grid (``_GridPass``): it sets its own padding once, from
-   its input's :class:`Grid`, and gives the grid of its output. This pass leaves the graph alone
-   and returns what must change there as edits;
+3. every window layer is placed on its grid (``_GridPass``): the layer sets its own padding once,
+   from its input's :class:`~fullconv.layers.grid.Grid`, and gives the grid of its output
+   (:meth:`GridWindow.place <fullconv.layers.grid.GridWindow.place>`; the pass tracks the grids
+   through everything else). This pass leaves the graph alone and returns what must change
+   there as edits;
 4. the grid pass's edits are made (``_rewrite``): where branches meet (additions,
    multiplications, concatenations, their in-place forms) the maps are aligned with
    :func:`fullconv.layers.align`; calls that placement changes are swapped in place (a model's
@@ -58,7 +60,8 @@ import torch.nn.functional as F
 from .layers.align import align, crop_to
 from .layers.borders import BORDERS, Border, get_border
 from .layers.conv import BORDER_CONV, BORDER_CONV_TRANSPOSE, BorderStdConv2d, _BorderConvMixin, _BorderConvTransposeMixin
-from .layers.padding import effective_kernel, pad_with_background, per_dim
+from .layers.grid import Grid, period_field
+from .layers.padding import pad_with_background, per_dim
 from .layers.polyphase import choose_phase
 from .layers.pool import BorderPool
 from .layers.upsample import interpolate_on_background
@@ -91,59 +94,6 @@ _CONTAINERS = (nn.Module, nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.Parame
 
 class ConversionError(TypeError):
     """A model ``convert()`` cannot handle; the message names the operation and the way out."""
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Where a converted map's elements come from, per spatial dim.
-
-    Element ``j`` of the converted map is element ``j - lead`` of the original model's map (an
-    extra border response where that index is outside the original map); neighbours are
-    ``stride`` input steps apart.
-    """
-
-    lead: tuple[int, ...]
-    stride: tuple[int, ...]
-    #: dims of the tensor (batch, channels, ..., then the spatial ones); a reduction over leading
-    #: dims (SKNet's sum over its branches) keeps the grid
-    rank: int | None = None
-    #: ``downsample="polyphase"``: the per-sample phase choices this map was subsampled with, one
-    #: key per resolution level. Sample ``b``'s element ``j`` is then the original index
-    #: ``j - lead + φ_b`` with ``φ_b`` in [0, 1) set by those choices; maps with the same choices
-    #: have the same ``φ_b`` for every sample, so they align by ``lead`` alone.
-    phase: tuple = ()
-    #: ``full-exact``: per spatial dim, the period of the map's background where it repeats
-    #: (after a strided transposed convolution, whose response to a constant alternates with its
-    #: stride); ``()``: one value. The map's first ``period`` elements along each dim are pure
-    #: background, and every layer that reads the background pads with that pattern
-    #: (:func:`~fullconv.layers.padding.pad_periodic`).
-    period: tuple[int, ...] = ()
-
-    def periods(self) -> tuple[int, ...]:
-        """``period`` with one entry per spatial dim (1 where the background is one value)."""
-        return self.period or (1,) * len(self.lead)
-
-    @property
-    def periodic(self) -> bool:
-        return any(p > 1 for p in self.period)
-
-
-def _period_field(period: Sequence[int]) -> tuple[int, ...]:
-    """A period for :class:`Grid`: ``()`` when it is 1 along every dim."""
-    return tuple(period) if any(p > 1 for p in period) else ()
-
-
-def _strided_period(period: Sequence[int], stride: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Period of a strided window layer's output, and the margin (padding beyond the window's reach)
-    that keeps its first ``period`` outputs pure background, per dim.
-
-    Output ``j`` reads inputs from ``s·j - p``: a background of period ``P`` gives outputs of period
-    ``P / gcd(P, s)``, and with the input's first ``P`` elements background and ``p = reach + m``,
-    the first ``ceil((P + m) / s)`` outputs are background, which needs ``m >= s·(P_out - 1) + 1 - P``.
-    """
-    out = tuple(p // math.gcd(p, s) for p, s in zip(period, stride))
-    margin = tuple(max(0, s * (q - 1) + 1 - p) for p, s, q in zip(period, stride, out))
-    return out, margin
 
 
 class _NetworkInput:
@@ -763,10 +713,6 @@ def _spatial_inputs(node: fx.Node, grids: dict[fx.Node, GridState]) -> list[fx.N
     return [n for n in seen if isinstance(grids.get(n), (Grid, _NetworkInput))]
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -((-a) // b)
-
-
 #: taps an interpolation reads right of its sample position's floor (with a non-zero weight)
 _RIGHT_TAPS = {"linear": 1, "bilinear": 1, "trilinear": 1, "bicubic": 2, "area": 0}
 
@@ -941,25 +887,18 @@ class _GridPass:
         if len(grid.lead) != nd:
             raise ConversionError(f"convert(): layer {node.target!r} is {nd}-D but its input has {len(grid.lead)} "
                                   f"spatial dims; cannot track its sampling grid")
-        kernel, dilation = per_dim(module.kernel_size, nd), per_dim(module.dilation, nd)
         window = module if module.blur is None else module.blur  # the layer that subsamples
         phased = self.polyphase and any(s > 1 for s in per_dim(window.stride, nd))
         grid_in = grid
-        period, needed = _strided_period(grid.periods(), per_dim(module.stride, nd))
-        if grid.periodic:
-            module.background_period = grid.periods()
-        grid = self._place(node, module, grid, kernel, dilation, per_dim(module.stride, nd),
-                           self.swaps[id(module)].left, tuple(max(margin, m) for m in needed),
-                           phased and module.blur is None, period)
-        if module.blur is not None:
-            blur = module.blur
-            if grid.periodic:
-                blur.background_period = grid.periods()
-            period, needed = _strided_period(grid.periods(), blur.stride)
-            # the blur stands where the strided layer stood: its same padding keeps the original positions
-            grid = self._place(node, blur, grid, (blur.size,) * nd, (1,) * nd, blur.stride,
-                               tuple(BORDERS["same"].pads(blur.size if s > 1 else 1)[0] for s in blur.stride), needed,
-                               phased, period)
+        try:
+            grid = module.place(grid, self.swaps[id(module)].left, margin, phased and module.blur is None)
+            if module.blur is not None:
+                # the blur stands where the strided layer stood: its same padding keeps the original positions
+                blur = module.blur
+                grid = blur.place(grid, tuple(BORDERS["same"].pads(blur.size if s > 1 else 1)[0] for s in blur.stride),
+                                  0, phased)
+        except ValueError as error:
+            raise ConversionError(f"convert(): layer {node.target!r} {error}") from None
         if phased:
             grid = self._choose_phase(node, source, grid_in, grid, per_dim(window.stride, nd))
         return grid
@@ -986,56 +925,9 @@ class _GridPass:
         self.edits.append(_Phase(node, key, choice))
         return replace(grid, phase=grid_in.phase + (key,))
 
-    def _place(self, node: fx.Node, layer: nn.Module, grid: Grid, kernel, dilation, stride,
-               original_left: Sequence[int], margin: Sequence[int], phased: bool = False,
-               period: Sequence[int] = ()) -> Grid:
-        """Set the left padding of a window layer so that its outputs keep the original model's
-        sampling positions, and return its output grid.
-
-        Output ``i`` of the original layer reads input indices from ``s·i - p_o``; output ``j`` of
-        the converted one from ``s·j - p`` of a map whose element ``j`` is the original's
-        ``j - lead_in``. So ``j = i + lead_out`` when ``p = s·lead_out + p_o - lead_in``: ``full``
-        variants take the smallest ``lead_out`` with ``p >= d·(k-1) + margin`` (the first output
-        is then computed from padding and the input's first element only), ``valid`` the largest
-        with ``p <= 0``.
-
-        A ``phased`` layer (``downsample="polyphase"``) keeps outputs ``s·j + q`` with ``q < s``
-        chosen per sample: ``s - 1`` more padding on the left keeps its first output background
-        whatever ``q``. The right needs none: output ``j`` reads from ``s·j + q`` on, so the last
-        output that reaches the input's last element is ``floor((left + n - 1 - q) / s)``, never
-        past the last output ``floor((left + n + right - reach - 1) / s)`` while ``right >= reach``.
-        """
-        pads, lead = list(layer.pads), []
-        for dim, (s, p_o, lead_in, m) in enumerate(zip(stride, original_left, grid.lead, margin)):
-            extra = s - 1 if phased else 0
-            if dim in layer.border_dims:
-                reach = effective_kernel(kernel[dim], dilation[dim]) - 1
-                lead_out = self.border.strided_lead(reach, s, p_o, lead_in, m + extra)
-            else:  # a dim that keeps the original padding
-                lead_out, rest = divmod(pads[dim][0] - p_o + lead_in, s)
-                if rest:
-                    raise ConversionError(f"convert(): layer {node.target!r} cannot keep the original sampling "
-                                          f"positions along dim {dim}; use dims='spacetime'")
-            pads[dim] = (s * lead_out + p_o - lead_in, pads[dim][1])  # phased: the extra on the left only
-            lead.append(lead_out)
-        layer.pads = tuple(pads)
-        return Grid(tuple(lead), tuple(t * s for t, s in zip(grid.stride, stride)), len(stride) + 2, grid.phase,
-                    _period_field(period) if self.border.exact else ())
-
-    def _transpose(self, node: fx.Node, module: nn.Module):
-        """Place a transposed convolution: pad its input, crop its output, return its output grid.
-
-        Original output ``o = s·i + d·t - p_o`` (input ``i``, tap ``t``); the converted layer pads
-        ``q`` inputs on the left and crops ``c`` outputs, so ``lead_out = p_o + s·(lead_in + q) - c``.
-        ``full`` takes ``q = c = 0`` (no padding is full for a transposed convolution), ``valid``
-        crops the ``d·(k-1)`` outputs with an incomplete set of inputs on each side, ``full-exact``
-        pads ``ceil(d·(k-1)/s)`` background inputs (one more for the network input) and crops those
-        same incomplete outputs, so that its first output is background again.
-
-        On a background of period ``P`` (``P = 1``: one value) the output background repeats every
-        ``s·P`` outputs, and its first ``s·q + s·P - d·(k-1) >= s·P`` outputs are pure background, as
-        the next layer that pads with that pattern needs (:attr:`Grid.period`).
-        """
+    def _transpose(self, node: fx.Node, module: nn.Module) -> GridState:
+        """Place a transposed convolution (:meth:`~fullconv.layers.conv._BorderConvTransposeMixin.place`);
+        the one that sees the network input pads it with ``background``, and one more step."""
         grid, nd = self.grids.get(node.args[0]), module._nd
         margin = 0
         if isinstance(grid, _NetworkInput):
@@ -1046,24 +938,10 @@ class _GridPass:
         if not isinstance(grid, Grid):
             return grid
         self._refuse_phased_upsampling(node, grid)
-        if self.border.exact and grid.periodic:
-            module.background_period = grid.periods()
-        pads, crops, lead, stride = [], [], [], []
-        for s, k, d, p_o, lead_in, t in zip(module.stride, module.kernel_size, module.dilation,
-                                           self.swaps[id(module)].left, grid.lead, grid.stride):
-            extent = effective_kernel(k, d) - 1
-            q = _ceil_div(extent, s) + margin if self.border.exact else 0
-            c = 0 if self.border.extent == "full" and not self.border.exact else extent
-            if t % s:
-                raise ConversionError(f"convert(): transposed convolution {node.target!r} upsamples by {s} a map of "
-                                      f"stride {t}; the stride must divide the map's stride")
-            pads.append((q, q))
-            crops.append((c, c))
-            lead.append(p_o + s * (lead_in + q) - c)
-            stride.append(t // s)
-        module.input_pads, module.crops = tuple(pads), tuple(crops)
-        period = tuple(s * p for s, p in zip(module.stride, grid.periods())) if self.border.exact else ()
-        return Grid(tuple(lead), tuple(stride), nd + 2, period=_period_field(period))
+        try:
+            return module.place(grid, self.swaps[id(module)].left, margin)
+        except ValueError as error:
+            raise ConversionError(f"convert(): transposed convolution {node.target!r} {error}") from None
 
     def _input_background(self, node: fx.Node, channels: int, nd: int | None = None):
         """``background`` for the layer that sees the network input, checked against its channels:
@@ -1080,7 +958,7 @@ class _GridPass:
 
     def _set_input_background(self, node: fx.Node, module: nn.Module) -> None:
         """The first full-exact layer pads the input with ``background`` (and, through the margin of
-        ``_place``, one extra step on the left, so that its first output is pure background and
+        the layer's ``place`` margin, one extra step on the left, so that its first output is pure background and
         later layers can read the background from there)."""
         if isinstance(module, _BorderConvMixin):
             module.set_background(self._input_background(node, module.in_channels))
@@ -1136,7 +1014,7 @@ class _GridPass:
         factors = tuple(int(f) for f in factors)
         self._refuse_phased_upsampling(node, grid)
         # a background of period P > 1 repeats every f·P elements after it (one value stays one value)
-        period = _period_field(tuple(f * p if p > 1 else 1 for f, p in zip(factors, grid.periods())))
+        period = period_field(tuple(f * p if p > 1 else 1 for f, p in zip(factors, grid.periods())))
         keep = 0
         if self.border.exact and mode not in ("nearest", "nearest-exact"):
             # interpolation mixes neighbours: beyond the map's end the canvas holds background
@@ -1226,7 +1104,7 @@ class _GridPass:
         if rank is not None and node.target is torch.stack:
             rank += 1
         lead = latest if periodic else tuple(pick(g.lead[d] for g in grids) for d in range(nd))
-        merged = Grid(lead, grids[0].stride, rank, grids[0].phase, _period_field(period))
+        merged = Grid(lead, grids[0].stride, rank, grids[0].phase, period_field(period))
         border_ndim = 2 if (nd == 3 and self.dims == "spatial") else nd
         args = (offsets, self.border.align_fill, border_ndim) + ((tuple(g.periods() for g in grids),) if periodic else ())
         self.edits.append(_Align(node, tuple(inputs), args))

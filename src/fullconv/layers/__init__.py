@@ -4,6 +4,7 @@ from .align import align
 from .blurpool import BlurPool, blur_downsample, blur_filter
 from .conv import (BORDER_CONV, BORDER_CONV_TRANSPOSE, BorderConv1d, BorderConv2d, BorderConv3d,
                    BorderConvTranspose1d, BorderConvTranspose2d, BorderConvTranspose3d, BorderStdConv2d)
+from .grid import Grid
 from .pool import BorderPool
 from .polyphase import polyphase_downsample, select_phase
 from .padding import (background_frame, corner_background, full_phase_left, pad_constant, pad_periodic,
@@ -14,5 +15,5 @@ __all__ = [
     "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d", "BorderStdConv2d",
     "BORDER_CONV_TRANSPOSE", "BorderConvTranspose1d", "BorderConvTranspose2d", "BorderConvTranspose3d",
     "background_frame", "corner_background", "full_phase_left", "pad_constant", "pad_periodic", "valid_phase_left",
-    "BorderPool", "align", "BlurPool", "blur_downsample", "blur_filter", "polyphase_downsample", "select_phase",
+    "BorderPool", "Grid", "align", "BlurPool", "blur_downsample", "blur_filter", "polyphase_downsample", "select_phase",
 ]

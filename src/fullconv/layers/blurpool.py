@@ -32,6 +32,7 @@ from torch import Tensor
 
 from .borders import BORDERS, Border, get_border
 from .conv import CONV_FN
+from .grid import GridWindow
 from .padding import corner_background, pad_constant, pad_periodic
 from .polyphase import border_strides, window_at_phase
 
@@ -195,7 +196,7 @@ def _depthwise_at_phase(x: Tensor, kernel: Tensor, strides: tuple[int, ...], pad
                            stride=strides, reach=tuple(k - 1 for k in kernel.shape))
 
 
-class BlurPool(nn.Module):
+class BlurPool(GridWindow, nn.Module):
     """Blur-and-subsample module (any number of channels); see :func:`blur_downsample`.
 
     The filter is a non-persistent buffer: the module adds nothing to a ``state_dict``.
@@ -242,6 +243,9 @@ class BlurPool(nn.Module):
                              f"dims; got shape {tuple(x.shape)}")
         return blur_downsample(x, self.stride, self.size, self.border, self.background, self.border_dims,
                                pads=self.pads, kernel=self.filter, phase=phase, period=self.background_period)
+
+    def window(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        return (self.size,) * self.ndim, (1,) * self.ndim, self.stride
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
         return f"stride={self.stride}, size={self.size}, border={self.border.name!r}, pads={self.pads}"

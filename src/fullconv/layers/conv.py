@@ -12,13 +12,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .borders import BORDERS, Border, get_border
-from .padding import corner_background, crop, pad_constant, pad_periodic
+from .grid import Grid, GridWindow, period_field
+from .padding import corner_background, crop, effective_kernel, pad_constant, pad_periodic
 from .polyphase import border_strides, take_phase, window_at_phase
 
 CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-class _BorderConvMixin:
+class _BorderConvMixin(GridWindow):
     """Shared forward of BorderConv1d/2d/3d; see :class:`BorderConv2d`."""
 
     _nd: int
@@ -72,6 +73,9 @@ class _BorderConvMixin:
         if self.fixed_background is not None:
             return self.fixed_background.to(dtype=x.dtype)
         return corner_background(x, len(self.border_dims))
+
+    def window(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        return tuple(self.kernel_size), tuple(self.dilation), tuple(self.stride)
 
     def _split_pads(self) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
         n_border = len(self.border_dims)
@@ -285,6 +289,44 @@ class _BorderConvTransposeMixin:
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
         return f"{super().extra_repr()}, border={self.border.name!r}, input_pads={self.input_pads}, crops={self.crops}"
+
+    def place(self, grid: Grid, origin: Sequence[int], margin: int = 0) -> Grid:
+        """Pad the input and crop the output so that the outputs keep the original layer's
+        positions, and return the output grid (see :meth:`GridWindow.place
+        <fullconv.layers.grid.GridWindow.place>` for window layers).
+
+        Original output ``o = s·i + d·t - p_o`` (input ``i``, tap ``t``, ``p_o`` the ``origin``);
+        this layer pads ``q`` inputs on the left and crops ``c`` outputs, so
+        ``lead_out = p_o + s·(lead_in + q) - c``. ``full`` takes ``q = c = 0`` (no padding is full
+        for a transposed convolution), ``valid`` crops the ``d·(k-1)`` outputs with an incomplete
+        set of inputs on each side, ``full-exact`` pads ``ceil(d·(k-1)/s) + margin`` background
+        inputs and crops those same incomplete outputs, so that its first output is background again.
+
+        On a background of period ``P`` (``P = 1``: one value) the output background repeats every
+        ``s·P`` outputs, and its first ``s·q + s·P - d·(k-1) >= s·P`` outputs are pure background, as
+        the next layer that pads with that pattern needs (:attr:`Grid.period`).
+
+        Raises:
+            ValueError: the stride does not divide the input map's stride.
+        """
+        exact = self.border.exact
+        if exact and grid.periodic:
+            self.background_period = grid.periods()
+        pads, crops, lead, stride = [], [], [], []
+        for s, k, d, p_o, lead_in, t in zip(self.stride, self.kernel_size, self.dilation, origin, grid.lead,
+                                           grid.stride):
+            extent = effective_kernel(k, d) - 1
+            q = -(-extent // s) + margin if exact else 0
+            c = 0 if self.border.extent == "full" and not exact else extent
+            if t % s:
+                raise ValueError(f"upsamples by {s} a map of stride {t}; the stride must divide the map's stride")
+            pads.append((q, q))
+            crops.append((c, c))
+            lead.append(p_o + s * (lead_in + q) - c)
+            stride.append(t // s)
+        self.input_pads, self.crops = tuple(pads), tuple(crops)
+        period = tuple(s * p for s, p in zip(self.stride, grid.periods())) if exact else ()
+        return Grid(tuple(lead), tuple(stride), self._nd + 2, period=period_field(period))
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, C_in, *S) -> (B, C_out, *S'), ``S' = s·(S + pads - 1) + d·(k-1) + 1 - crops``."""

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .borders import Border, get_border
+from .grid import GridWindow
 from .padding import corner_background, pad_constant, pad_periodic, per_dim
 from .polyphase import border_strides, window_at_phase
 
@@ -28,7 +29,7 @@ _MAX_FN = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG_FN = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
-class BorderPool(nn.Module):
+class BorderPool(GridWindow, nn.Module):
     """Max or average pooling over ``nd`` spatial dims with explicit border padding.
 
     Args:
@@ -69,6 +70,9 @@ class BorderPool(nn.Module):
         #: (:func:`~fullconv.layers.padding.pad_periodic`); ``None``: one value. ``convert()`` sets it.
         self.background_period: tuple[int, ...] | None = None
         self.blur: nn.Module | None = None
+
+    def window(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        return self.kernel_size, self.dilation, self.stride
 
     def extra_repr(self) -> str:  # pragma: no cover - repr only
         return (f"{self.kind}, kernel_size={self.kernel_size}, stride={self.stride}, "
