@@ -173,6 +173,21 @@ TIMM_FAMILIES["GhostNetV2"] = "ghostnetv2_100"
 register(ZooModel("timm/ghostnetv2_100", _timm("ghostnetv2_100"), total_stride=(64, 64), needs="timm", slow=True))
 
 
+def _tresnet() -> nn.Module:
+    from timm.models.tresnet import TResNet
+    return TResNet(layers=[1, 1, 1, 1], num_classes=10, width_factor=0.25)
+
+
+# TResNet: a space-to-depth stem (views and a permute) and timm's BlurPool2d (a functional
+# convolution), both converted to fullconv window layers. timm's smallest, tresnet_m (31 M
+# parameters), is the same code at 14x the width and [3, 4, 11, 3] blocks: one block per stage at
+# a quarter width here, built from timm's class.
+TIMM_FAMILIES["TResNet (space-to-depth stem, BlurPool2d)"] = "TResNet(layers=[1, 1, 1, 1], width_factor=0.25)"
+register(ZooModel("timm/tresnet-1111-w0.25", _tresnet, needs="timm"))
+TIMM_FAMILIES["ResNet (BlurPool2d anti-aliasing)"] = "resnetblur18"
+register(ZooModel("timm/resnetblur18", _timm("resnetblur18"), needs="timm", slow=True))
+
+
 def zoo_params(predicate: Callable[[ZooModel], bool] = lambda model: True) -> list:
     """The registry as pytest parameters (``slow`` entries marked), for ``@pytest.mark.parametrize``."""
     return [pytest.param(m, id=m.name, marks=[pytest.mark.slow] if m.slow else [])

@@ -58,12 +58,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .layers.align import align, crop_to
+from .layers.blurpool import BlurPool
 from .layers.borders import BORDERS, Border, get_border
 from .layers.conv import BORDER_CONV, BORDER_CONV_TRANSPOSE, BorderStdConv2d, _BorderConvMixin, _BorderConvTransposeMixin
-from .layers.grid import Grid, period_field
+from .layers.grid import Grid, GridWindow, period_field
 from .layers.padding import pad_with_background, per_dim
 from .layers.polyphase import choose_phase
 from .layers.pool import BorderPool
+from .layers.space_to_depth import SpaceToDepth
 from .layers.upsample import interpolate_on_background
 
 _CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
@@ -87,8 +89,10 @@ _INTERPOLATIONS = {F.interpolate, F.upsample}
 #: layers whose output grid differs from their input's: a module holding none is traced as one leaf
 _SPATIAL_MODULES = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
                     nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd, nn.Upsample,
-                    _BorderConvMixin, _BorderConvTransposeMixin, BorderPool)
-_CONVERTED = (_BorderConvMixin, _BorderConvTransposeMixin, BorderPool)
+                    _BorderConvMixin, _BorderConvTransposeMixin, BorderPool, BlurPool, SpaceToDepth)
+_CONVERTED = (_BorderConvMixin, _BorderConvTransposeMixin, BorderPool, BlurPool, SpaceToDepth)
+#: the window layers the grid pass places (:class:`~fullconv.layers.grid.GridWindow`)
+_WINDOWS = (_BorderConvMixin, BorderPool, BlurPool, SpaceToDepth)
 _CONTAINERS = (nn.Module, nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
 
 
@@ -110,6 +114,20 @@ class _Global:
         return "GLOBAL"
 
 
+@dataclass(frozen=True)
+class _Lost(_Global):
+    """Grid state of a map whose layout a reshape changed in a way the pass cannot follow (a
+    space-to-depth, attention's (B, C, H·W)), and of what is computed from it: without spatial
+    layout as far as the grids know. A window layer other than a 1×1 one refuses it (placed, it
+    would guess its grid), instead of being put back unconverted as on pooled features."""
+
+    node: str  # the reshape, by name
+    op: str
+
+    def __repr__(self) -> str:  # pragma: no cover - repr only
+        return f"LOST({self.node})"
+
+
 NETWORK_INPUT = _NetworkInput()
 GLOBAL = _Global()
 
@@ -117,6 +135,10 @@ GLOBAL = _Global()
 #: function of it) before any spatial layer, a tensor without spatial layout, or nothing spatial
 #: (shapes, constants, parameters)
 GridState = Grid | _NetworkInput | _Global | None
+
+#: operations that change a map's layout (global where the map was pooled, lost where it had a grid)
+_LAYOUT_FUNCTIONS = {torch.flatten, torch.reshape, torch.matmul, torch.bmm, torch.einsum}
+_LAYOUT_METHODS = {"view", "reshape", "flatten"}
 
 
 def _input_grid(nd: int) -> Grid:
@@ -499,18 +521,40 @@ def _swap_layers(model: nn.Module, border: Border, dims: str | None, blurpool: b
                 new, left = _convert_pool(child, "max", nd, border, dims)
             elif (nd := _kind(child, _AVG_POOLS)) and border.extent != "same":
                 new, left = _convert_pool(child, "avg", nd, border, dims)
+            elif _class_name(child) in _TIMM_WINDOWS and border.extent != "same":
+                new, left = _TIMM_WINDOWS[_class_name(child)](child, border, dims)
             if new is not None:
-                if blurpool and not isinstance(new, _BorderConvTransposeMixin):
+                if blurpool and isinstance(new, (_BorderConvMixin, BorderPool)):
                     _attach_blur(new, blur_size)
                 setattr(parent, name, new)
                 swaps[id(new)] = _Swap(tuple(left), child)
     return swaps
 
 
+def _convert_timm_blur(layer: nn.Module, border: Border, dims: str | None) -> tuple[nn.Module, tuple[int, ...]]:
+    """timm's ``BlurPool2d`` (a functional convolution with the binomial filter, reflect-padded):
+    :class:`~fullconv.layers.BlurPool`, the same filter padded by the border."""
+    size, stride, left = layer.filt_size, per_dim(layer.stride, 2), per_dim(layer.padding[0], 2)
+    pads = layer_pads(border, (size, size), (1, 1), stride, _border_dims(2, dims), tuple((p, p) for p in left))
+    return BlurPool(stride, size, border, ndim=2, pads=pads), left
+
+
+def _convert_timm_space_to_depth(layer: nn.Module, border: Border, dims: str | None
+                                 ) -> tuple[nn.Module, tuple[int, ...]]:
+    """timm's ``SpaceToDepth`` (views and a permute): :class:`~fullconv.layers.SpaceToDepth`, a
+    block×block window of stride block padded by the border."""
+    block = int(layer.bs)
+    pads = layer_pads(border, (block, block), (1, 1), (block, block), _border_dims(2, dims), ((0, 0), (0, 0)))
+    return SpaceToDepth(block, border, pads=pads), (0, 0)
+
+
+#: timm layers without a torch.nn window inside that convert to fullconv window layers
+_TIMM_WINDOWS = {"timm.layers.blur_pool.BlurPool2d": _convert_timm_blur,
+                 "timm.layers.space_to_depth.SpaceToDepth": _convert_timm_space_to_depth}
+
+
 def _attach_blur(layer: nn.Module, blur_size: int) -> None:
     """Make a strided conv/max-pool stride 1 and blur-and-subsample its output (Zhang 2019)."""
-    from .layers.blurpool import BlurPool
-
     stride = per_dim(layer.stride, len(layer.pads))
     if all(s == 1 for s in stride) or (isinstance(layer, BorderPool) and layer.kind == "avg"):
         return
@@ -776,10 +820,10 @@ class _GridPass:
             return None
         if node.op == "call_module":
             module = self.model.get_submodule(node.target)
-            if isinstance(module, (_BorderConvMixin, BorderPool)):
+            if isinstance(module, _WINDOWS):
                 return self._window(node, module)
             if isinstance(module, _GLOBAL_MODULES):
-                return GLOBAL
+                return self._global(node, isinstance(module, nn.Flatten))
             if isinstance(module, nn.Upsample):
                 return self._upsample(node, module.scale_factor, module.size, module.align_corners, module.mode)
             if isinstance(module, _BorderConvTransposeMixin):
@@ -793,7 +837,7 @@ class _GridPass:
                     f"convert(): functional convolution {node.name!r} ({node.target.__name__}) has no module to "
                     f"convert; build the model from nn.Conv modules")
             if node.target in _GLOBAL_FUNCTIONS:
-                return GLOBAL
+                return self._global(node, node.target in _LAYOUT_FUNCTIONS)
             if node.target in _INTERPOLATIONS:
                 bound = dict(zip(("input", "size", "scale_factor", "mode", "align_corners"), node.args))
                 bound.update(node.kwargs)
@@ -809,8 +853,35 @@ class _GridPass:
             if kept is not None:
                 return kept
         if node.op == "call_method" and node.target in _GLOBAL_METHODS:
-            return GLOBAL
+            return self._global(node, node.target in _LAYOUT_METHODS)
         return self._pointwise(node)
+
+    def _global(self, node: fx.Node, layout: bool) -> _Global:
+        """``GLOBAL``; for an op that changes the ``layout`` of a map on a grid (or of a lost one),
+        the :class:`_Lost` state naming the first such op."""
+        if layout:
+            states = [self.grids.get(n) for n in node.all_input_nodes]
+            lost = next((g for g in states if isinstance(g, _Lost)), None)
+            if lost is not None:
+                return lost
+            if any(isinstance(g, (Grid, _NetworkInput)) for g in states):
+                return _Lost(node.name, _describe(node))
+        return GLOBAL
+
+    def _refuse_lost(self, node: fx.Node, module: nn.Module, grid: GridState) -> None:
+        """A window layer on a lost map (:class:`_Lost`) is refused unless it is 1×1 without stride
+        or padding, for which the border changes nothing."""
+        if not isinstance(grid, _Lost):
+            return
+        if isinstance(module, GridWindow) and getattr(module, "blur", None) is None \
+                and all(k == 1 for k in module.window()[0]) and all(s == 1 for s in module.window()[2]) \
+                and not any(self.swaps[id(module)].left):
+            return
+        raise ConversionError(
+            f"convert(): layer {node.target!r} reads a map whose layout {grid.op!r} ({grid.node!r}) changed in a way "
+            f"convert() cannot follow (a space-to-depth, a flattened attention map), so it has no sampling grid to be "
+            f"placed on; keep each spatial dim as the map's own size (x.shape[d]) in that reshape, or use a 'same' "
+            f"border")
 
     def _reshape(self, node: fx.Node) -> Grid | None:
         """A reshape that keeps the spatial dims, each given as the map's own size (ResNeSt's split
@@ -851,14 +922,24 @@ class _GridPass:
     def _explicit_pad(self, node: fx.Node):
         """A model's own zero padding of a map (``F.pad``): the original pads its map as the
         converted one pads its own, so the grid is kept; ``full-exact`` fills with the map's
-        background (a zero line in the canvas would be a border the content can see)."""
+        background (a zero line in the canvas would be a border the content can see).
+
+        Amounts the forward computes (``x.shape[-1] % 2``, to pad a map to an even size) are
+        computed again on the converted map: on the right they only add background, on the left
+        they would move the map by an amount the grid cannot know, which ``full-exact`` refuses.
+        """
         grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
         bound = dict(zip(("input", "pad", "mode", "value"), node.args))
         bound.update(node.kwargs)
         pad = bound.get("pad")
         if (isinstance(grid, Grid) and self.border.exact and bound.get("mode", "constant") == "constant"
-                and not bound.get("value") and isinstance(pad, (tuple, list)) and all(isinstance(p, int) for p in pad)
-                and len(pad) // 2 <= len(grid.lead)):
+                and not bound.get("value") and isinstance(pad, (tuple, list))
+                and all(isinstance(p, (int, fx.Node)) for p in pad) and len(pad) // 2 <= len(grid.lead)):
+            if any(isinstance(p, fx.Node) for p in pad[::2]):
+                raise ConversionError(
+                    f"convert(): F.pad {node.name!r} pads the left of a map by an amount its forward computes, "
+                    f"which moves the map's grid on a converted map by an amount convert() cannot know; pad a "
+                    f"constant on the left (computed amounts on the right are fine)")
             self.edits.append(_Retarget(node, pad_with_background, (node.args[0], tuple(pad), len(grid.lead))
                                         + ((grid.period,) if grid.periodic else ())))
         return self._pointwise(node)
@@ -868,7 +949,7 @@ class _GridPass:
     def _window(self, node: fx.Node, module: nn.Module):
         source = node.args[0] if node.args else None
         grid = self.grids.get(source) if isinstance(source, fx.Node) else None
-        nd = module._nd if isinstance(module, _BorderConvMixin) else module.nd
+        nd = len(module.window()[0])
         margin = 0
         if isinstance(grid, _NetworkInput):
             grid = _input_grid(nd)
@@ -876,31 +957,35 @@ class _GridPass:
                 self._set_input_background(node, module)
                 margin = 1
         original = self.swaps[id(module)].original
+        self._refuse_lost(node, module, grid)
         if isinstance(grid, _Global) and original is not None:
             # a window over an axis that is not spatial (ECA's 1-D convolution across the channels
             # of pooled features): no border there, so the original layer goes back in its place
             parent, _, name = node.target.rpartition(".")
             setattr(self.model.get_submodule(parent), name, original)
-            return GLOBAL
+            return grid
         if not isinstance(grid, Grid):
             return grid
         if len(grid.lead) != nd:
             raise ConversionError(f"convert(): layer {node.target!r} is {nd}-D but its input has {len(grid.lead)} "
                                   f"spatial dims; cannot track its sampling grid")
-        window = module if module.blur is None else module.blur  # the layer that subsamples
-        phased = self.polyphase and any(s > 1 for s in per_dim(window.stride, nd))
+        blur = getattr(module, "blur", None)
+        window = module if blur is None else blur  # the layer that subsamples
+        phased = self.polyphase and any(s > 1 for s in window.window()[2])
+        if phased and isinstance(module, SpaceToDepth):
+            raise ConversionError(f"convert(): space-to-depth {node.target!r} has no polyphase form; use "
+                                  f"downsample='strided'")
         grid_in = grid
         try:
-            grid = module.place(grid, self.swaps[id(module)].left, margin, phased and module.blur is None)
-            if module.blur is not None:
+            grid = module.place(grid, self.swaps[id(module)].left, margin, phased and blur is None)
+            if blur is not None:
                 # the blur stands where the strided layer stood: its same padding keeps the original positions
-                blur = module.blur
                 grid = blur.place(grid, tuple(BORDERS["same"].pads(blur.size if s > 1 else 1)[0] for s in blur.stride),
                                   0, phased)
         except ValueError as error:
             raise ConversionError(f"convert(): layer {node.target!r} {error}") from None
         if phased:
-            grid = self._choose_phase(node, source, grid_in, grid, per_dim(window.stride, nd))
+            grid = self._choose_phase(node, source, grid_in, grid, window.window()[2])
         return grid
 
     def _choose_phase(self, node: fx.Node, source: fx.Node, grid_in: Grid, grid: Grid, stride) -> Grid:
@@ -935,6 +1020,7 @@ class _GridPass:
             if self.border.exact:
                 module.background = self._input_background(node, module.in_channels, nd)
                 margin = 1
+        self._refuse_lost(node, module, grid)
         if not isinstance(grid, Grid):
             return grid
         self._refuse_phased_upsampling(node, grid)
@@ -958,10 +1044,13 @@ class _GridPass:
 
     def _set_input_background(self, node: fx.Node, module: nn.Module) -> None:
         """The first full-exact layer pads the input with ``background`` (and, through the margin of
-        the layer's ``place`` margin, one extra step on the left, so that its first output is pure background and
+        its ``place``, one extra step on the left, so that its first output is pure background and
         later layers can read the background from there)."""
         if isinstance(module, _BorderConvMixin):
             module.set_background(self._input_background(node, module.in_channels))
+        elif isinstance(module, SpaceToDepth):
+            values = self.background.to(torch.float32)
+            module.background = values.item() if values.numel() == 1 else values.reshape(1, -1, 1, 1)
         elif self.background.numel() != 1:
             raise ConversionError("a pooling layer that sees the input needs one background number, not one per channel")
         else:
@@ -1061,7 +1150,8 @@ class _GridPass:
     def _pointwise(self, node: fx.Node):
         inputs = _spatial_inputs(node, self.grids)
         if not inputs:
-            return GLOBAL if self._all_global(node) else None
+            lost = [g for n in node.all_input_nodes if isinstance(g := self.grids.get(n), _Lost)]
+            return lost[0] if lost else GLOBAL if self._all_global(node) else None
         grids = [self.grids[n] for n in inputs]
         if all(isinstance(g, _NetworkInput) for g in grids):
             return NETWORK_INPUT

@@ -201,26 +201,93 @@ def test_a_convolution_across_pooled_channels_keeps_its_own_padding(border):
         assert cert.max_error() < 1e-9 and cert.sensitivity > 1e-3, cert.summary()
 
 
-class _ExplicitPad(nn.Module):
-    """timm's HGNet stem: the model zero-pads a map itself (one row and column) before a 2x2 convolution."""
+class _SpaceToDepth(nn.Module):
+    """TResNet's stem written out: a space-to-depth by views and a permute, then a 3×3 convolution;
+    ``attention=True`` instead flattens the map for a spatial softmax and views it back before a
+    1×1 convolution (a non-local block's shape)."""
 
-    def __init__(self):
+    def __init__(self, attention: bool = False):
         super().__init__()
+        self.attention = attention
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.conv = nn.Conv2d(8, 8, 1) if attention else nn.Conv2d(32, 8, 3, padding=1)
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        n, c, h, w = x.size()
+        if self.attention:
+            y = x.flatten(2).softmax(-1).view(n, c, h, w)
+        else:
+            y = x.view(n, c, h // 2, 2, w // 2, 2).permute(0, 3, 5, 1, 2, 4).contiguous().view(n, 4 * c, h // 2, w // 2)
+        return self.head(self.conv(y).mean((2, 3)))
+
+
+@pytest.mark.parametrize("border", ["full", "full-exact", "valid"])
+def test_a_window_on_a_reshaped_map_is_refused_naming_the_reshape(border):
+    """A space-to-depth made of views changes the map's layout in a way the grids cannot follow:
+    the 3×3 convolution after it is refused, naming the view (it used to be put back unconverted,
+    as on pooled features). A 1×1 convolution there does not care about borders: it converts."""
+    with pytest.raises(fullconv.ConversionError, match=r"layer 'conv' reads a map whose layout 'view' \('view'\)"):
+        convert(_SpaceToDepth(), border)
+    net = convert(_SpaceToDepth(attention=True), border)
+    assert type(net.conv) is nn.Conv2d and type(net.stem) is not nn.Conv2d
+    assert net(torch.randn(2, 3, 12, 12)).shape == (2, 10)
+    assert type(convert(_SpaceToDepth(), "same").conv) is not nn.Conv2d   # same needs no grid
+
+
+@pytest.mark.parametrize("border", ["full", "full-exact", "valid"])
+def test_timms_space_to_depth_and_blurpool_become_window_layers(border):
+    """TResNet's layers: timm's SpaceToDepth (views) becomes layers.SpaceToDepth and its BlurPool2d
+    (a functional convolution, reflect-padded) layers.BlurPool with the same binomial filter, both
+    placed on their grids; full-exact is then exact at the total stride (4·2), same keeps timm's layers."""
+    timm = pytest.importorskip("timm")
+    from fullconv.layers import BlurPool, SpaceToDepth
+    torch.manual_seed(0)
+    model = nn.Sequential(timm.layers.SpaceToDepth(4), nn.Conv2d(48, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          timm.layers.BlurPool2d(8, 3, 2), nn.Conv2d(8, 8, 3, padding=1),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    net = convert(model, border)
+    assert isinstance(net[0], SpaceToDepth) and isinstance(net[4], BlurPool)
+    assert torch.equal(net[4].filter.reshape(3, 3), model[4].filt[0, 0])
+    assert net.state_dict().keys() == model.state_dict().keys()
+    same = convert(model, "same")
+    assert type(same[0]) is type(model[0]) and type(same[4]) is type(model[4])
+    if border == "full-exact":
+        cert = check_equivariance(net, (2, 3, 16, 16), shifts=[8, 16], calibrate=True)
+        assert cert.total_stride == (8, 8) and cert.max_error() < EXACT and cert.sensitivity > 1e-3, cert.summary()
+        assert check_equivariance(same, (2, 3, 16, 16), shifts=[8], calibrate=True).max_error() > 1e-4
+
+
+class _ExplicitPad(nn.Module):
+    """timm's HGNet stem: the model zero-pads a map itself (one row and column) before a 2x2 convolution.
+
+    ``pad="even"``: the forward computes the amounts, padding the map to an even size on the right
+    (and bottom); ``pad="left"``: the same amounts on the left (and top)."""
+
+    def __init__(self, pad: str = "constant"):
+        super().__init__()
+        self.pad = pad
         self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU())
         self.conv = nn.Sequential(nn.Conv2d(8, 8, 2), nn.BatchNorm2d(8), nn.ReLU())
         self.head = nn.Linear(8, 10)
 
     def forward(self, x):
-        x = self.conv(F.pad(self.stem(x), (0, 1, 0, 1)))
+        x = self.stem(x)
+        h, w = x.shape[-2] % 2, x.shape[-1] % 2
+        pad = {"constant": (0, 1, 0, 1), "even": (0, w, 0, h), "left": (w, 0, h, 0)}[self.pad]
+        x = self.conv(F.pad(x, pad))
         return self.head(x.mean((2, 3)))
 
 
+@pytest.mark.parametrize("pad", ["constant", "even"])
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
-def test_a_models_own_zero_padding_extends_the_background(train, monkeypatch):
-    """full-exact fills the model's own F.pad with the map's background: exact. The control keeps
-    F.pad's zeros, a line the content can see, and is not."""
+def test_a_models_own_zero_padding_extends_the_background(train, pad, monkeypatch):
+    """full-exact fills the model's own F.pad with the map's background: exact, also where the
+    forward computes the amounts on the right. The control keeps F.pad's zeros, a line the content
+    can see, and is not."""
     torch.manual_seed(0)
-    model = _ExplicitPad()
+    model = _ExplicitPad(pad)
     cert = check_equivariance(convert(model, "full-exact").train(train), (2, 3, 8, 8), shifts=[2, 4], calibrate=True)
     assert cert.max_error() < 1e-9 and cert.sensitivity > 1e-3, cert.summary()
     grid_pass = importlib.import_module("fullconv.convert")._GridPass
@@ -230,6 +297,13 @@ def test_a_models_own_zero_padding_extends_the_background(train, monkeypatch):
     monkeypatch.setattr(grid_pass, "_explicit_pad", lambda self, node: self._pointwise(node))
     zeros = check_equivariance(convert(model, "full-exact").train(train), (2, 3, 8, 8), shifts=[2], calibrate=True)
     assert zeros.max_error() > 1e-4
+
+
+def test_a_computed_left_padding_is_refused_by_full_exact():
+    """It would move the converted map by an amount that depends on the map's size."""
+    with pytest.raises(fullconv.ConversionError, match=r"F.pad 'pad' pads the left of a map by an amount"):
+        convert(_ExplicitPad("left"), "full-exact")
+    assert convert(_ExplicitPad("left"), "full")(torch.randn(2, 3, 9, 9)).shape == (2, 10)
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ from .conv import (BORDER_CONV, BORDER_CONV_TRANSPOSE, BorderConv1d, BorderConv2
                    BorderConvTranspose1d, BorderConvTranspose2d, BorderConvTranspose3d, BorderStdConv2d)
 from .grid import Grid
 from .pool import BorderPool
+from .space_to_depth import SpaceToDepth
 from .polyphase import polyphase_downsample, select_phase
 from .padding import (background_frame, corner_background, full_phase_left, pad_constant, pad_periodic,
                       valid_phase_left)
@@ -15,5 +16,5 @@ __all__ = [
     "BORDER_CONV", "BorderConv1d", "BorderConv2d", "BorderConv3d", "BorderStdConv2d",
     "BORDER_CONV_TRANSPOSE", "BorderConvTranspose1d", "BorderConvTranspose2d", "BorderConvTranspose3d",
     "background_frame", "corner_background", "full_phase_left", "pad_constant", "pad_periodic", "valid_phase_left",
-    "BorderPool", "Grid", "align", "BlurPool", "blur_downsample", "blur_filter", "polyphase_downsample", "select_phase",
+    "BorderPool", "Grid", "SpaceToDepth", "align", "BlurPool", "blur_downsample", "blur_filter", "polyphase_downsample", "select_phase",
 ]
