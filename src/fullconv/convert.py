@@ -972,9 +972,6 @@ class _GridPass:
         blur = getattr(module, "blur", None)
         window = module if blur is None else blur  # the layer that subsamples
         phased = self.polyphase and any(s > 1 for s in window.window()[2])
-        if phased and isinstance(module, SpaceToDepth):
-            raise ConversionError(f"convert(): space-to-depth {node.target!r} has no polyphase form; use "
-                                  f"downsample='strided'")
         grid_in = grid
         try:
             grid = module.place(grid, self.swaps[id(module)].left, margin, phased and blur is None)

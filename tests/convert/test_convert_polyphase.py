@@ -92,6 +92,24 @@ def test_densenet_and_3d_resnet_are_invariant_to_every_shift(case, train):
     assert strided.max_error(on_stride=False) > 1e-3 and "not on its grid" in strided.checks[0].first_break
 
 
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("arch", ["tresnet", "resnetblur18"])
+def test_timm_space_to_depth_and_blurpool_nets_are_invariant_to_every_shift(arch, train):
+    """TResNet's space-to-depth stem keeps each sample's phase of its 4×4 blocks; its BlurPool2d
+    (and resnetblur18's) becomes a blur that keeps the phase of its level."""
+    pytest.importorskip("timm")
+    from tests.zoo import ZOO
+    model = ZOO["timm/tresnet-1111-w0.25" if arch == "tresnet" else f"timm/{arch}"].create()
+    shifts = [(1, 0), (0, 2), (3, 3), (5, 1), (16, 0), (0, 31)]
+    net = fullconv.convert(model, "full-exact", downsample="polyphase").train(train)
+    cert = check_equivariance(net, (2, 3, 8, 8), shifts=shifts, calibrate=True)
+    assert cert.total_stride == (32, 32) and cert.sensitivity > 1e-3
+    assert cert.all_exact and cert.max_error(on_stride=None) < 1e-9, cert.summary()
+    strided = check_equivariance(fullconv.convert(model, "full-exact").train(train), (2, 3, 8, 8),
+                                 shifts=shifts[:1], calibrate=True)
+    assert strided.max_error(on_stride=False) > 1e-3
+
+
 def test_weights_and_buffers_are_kept_bit_for_bit(resnet18):
     net = fullconv.convert(resnet18, "full-exact", downsample="polyphase")
     own, kept = resnet18.state_dict(), net.state_dict()

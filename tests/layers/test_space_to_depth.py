@@ -49,3 +49,21 @@ def test_the_one_hot_reference_tells_a_channel_order_apart():
 def test_a_space_to_depth_needs_a_map():
     with pytest.raises(ValueError, match=r"expects \(B, C, H, W\)"):
         SpaceToDepth(4)(torch.zeros(1, 3, 8))
+
+
+@pytest.mark.parametrize("border", ["full", "full-exact"])
+def test_a_phase_moves_each_samples_blocks(border):
+    """With a phase per sample, space-to-depth of the padded map with the phase taken off its left
+    (take_phase, the reference), for every phase of a 2×2 block and a 4×4 one."""
+    from fullconv.layers.padding import corner_background, pad_constant
+    from fullconv.layers.polyphase import take_phase
+    for block in (2, 4):
+        x = torch.randn(block * block, 3, 11, 10, dtype=torch.float64) + 1.0
+        phase = torch.tensor([(i, j) for i in range(block) for j in range(block)])
+        pads = ((2 * block - 1, block - 1),) * 2   # the s - 1 more on the left that a phased layer has
+        s2d = SpaceToDepth(block, border, pads=pads)
+        value = corner_background(x, 2) if border == "full-exact" else 0.0
+        reference = take_phase(pad_constant(x, pads, value), phase, (block, block), value)
+        expected = SpaceToDepth(block, "same")(reference)
+        assert torch.allclose(s2d(x, phase), expected, rtol=0, atol=1e-12)
+        assert not torch.allclose(s2d(x, phase.flip(0)), expected)   # control: other phases, other blocks

@@ -18,6 +18,7 @@ from torch import Tensor
 from .borders import Border, get_border
 from .grid import GridWindow
 from .padding import corner_background, crop, pad_constant, pad_periodic
+from .polyphase import window_at_phase
 
 
 class SpaceToDepth(GridWindow, nn.Module):
@@ -66,18 +67,37 @@ class SpaceToDepth(GridWindow, nn.Module):
     def extra_repr(self) -> str:  # pragma: no cover - repr only
         return f"block={self.block}, border={self.border.name!r}, pads={self.pads}"
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (B, C, H, W) -> (B, C·b², H', W')."""
+    def forward(self, x: Tensor, phase: Tensor | None = None) -> Tensor:
+        """x: (B, C, H, W) -> (B, C·b², H', W').
+
+        ``phase`` (B, 2), from :func:`~fullconv.layers.polyphase.choose_phase`: each sample's
+        blocks start ``phase`` elements later (``downsample="polyphase"``); a background is taken
+        off before and put back after, as the blocks only move elements.
+        """
         if x.dim() != 4:
             raise ValueError(f"SpaceToDepth expects (B, C, H, W); got shape {tuple(x.shape)}")
+        background = None
+        if self.border.exact:
+            background = corner_background(x, 2) if self.background is None else self.background
+            background = background.to(x.dtype) if isinstance(background, Tensor) else background
+        if phase is not None:
+            if background is None:
+                return window_at_phase(x, phase, self.window()[2], self.pads, self._blocks, value=0.0)
+            if not isinstance(background, Tensor):
+                background = x.new_full((1, x.shape[1], 1, 1), float(background))
+            y = window_at_phase(x - background, phase, self.window()[2], self.pads, self._blocks, value=0.0)
+            return y + background.repeat(1, self.block * self.block, 1, 1)
         if self.border.exact and self.background is None and self.background_period is not None:
             x = pad_periodic(x, self.pads, self.background_period)
         elif self.border.exact:
-            background = corner_background(x, 2) if self.background is None else self.background
-            x = pad_constant(x, self.pads, background if not isinstance(background, Tensor) else
-                             background.to(x.dtype))
+            x = pad_constant(x, self.pads, background)
         else:
             x = self.border.pad(x, self.pads)
+        return self._blocks(x)
+
+    def _blocks(self, x: Tensor, _padding=None) -> Tensor:
+        """The rearrangement of an already padded ``x`` (``_padding`` is ignored: the signature of
+        :func:`~fullconv.layers.polyphase.window_at_phase`'s window)."""
         b = self.block
         n, c, h, w = x.shape
         x = crop(x, ((0, -(h % b)), (0, -(w % b))))   # whole blocks only, as a strided window keeps
