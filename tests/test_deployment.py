@@ -17,6 +17,9 @@ BORDERS = ["full-exact", "full"]
 #: the eager paths also with downsample="polyphase" (its phase groups depend on the data, so the
 #: tracing and export paths do not capture it; see the README)
 EAGER = BORDERS + ["full-exact+polyphase"]
+#: the tracing and export paths also with blurpool=True (its blur is a depthwise convolution whose
+#: kernel must have a static shape for ONNX)
+TRACED = BORDERS + ["full-exact+blurpool"]
 FLOAT32 = 1e-5   # a different kernel order than eager: float32 rounding only
 BFLOAT16 = 2e-2  # 8 mantissa bits
 
@@ -26,9 +29,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _net(border: str) -> nn.Module:
     torch.manual_seed(0)
-    border, _, downsample = border.partition("+")
-    return convert(small_resnet(layers=(1, 1), width=4, in_channels=3), border,
-                   downsample=downsample or "strided").eval()
+    border, _, option = border.partition("+")
+    return convert(small_resnet(layers=(1, 1), width=4, in_channels=3), border, blurpool=option == "blurpool",
+                   downsample="strided" if option in ("", "blurpool") else option).eval()
 
 
 def _input(size: int = 16) -> torch.Tensor:
@@ -68,7 +71,7 @@ def test_bfloat16_autocast_on_cpu(border):
     assert relative_difference(_eager(net, x), low.float()) <= BFLOAT16
 
 
-@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("border", TRACED)
 def test_jit_trace(border):
     net, x = _net(border), _input()
     with torch.no_grad():
@@ -78,7 +81,7 @@ def test_jit_trace(border):
     assert relative_difference(_eager(net, other), traced(other)) <= FLOAT32
 
 
-@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("border", TRACED)
 def test_torch_export(border):
     net, x = _net(border), _input()
     program = torch.export.export(net, (x,))
@@ -111,7 +114,7 @@ def _onnx_outputs(path, x: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(session.run(None, {session.input_names[0]: x.numpy()})[0])
 
 
-@pytest.mark.parametrize("border", BORDERS)
+@pytest.mark.parametrize("border", TRACED)
 def test_onnx_export_torchscript(border, tmp_path):
     pytest.importorskip("onnx")
     net, x = _net(border), _input()

@@ -180,7 +180,7 @@ def _restrict(kernel: Tensor, strides: tuple[int, ...]) -> Tensor:
 
 def _depthwise(x: Tensor, kernel: Tensor, strides: tuple[int, ...]) -> Tensor:
     """Blur every channel of x (B, C, *S) with ``kernel`` (*k) and subsample by ``strides``."""
-    channels = x.shape[1]
+    channels = int(x.shape[1])  # a constant when traced: ONNX needs the kernel's shape
     weight = kernel.expand((channels, 1) + tuple(kernel.shape))
     return CONV_FN[x.dim() - 2](x, weight, None, strides, 0, 1, channels)
 
@@ -188,7 +188,7 @@ def _depthwise(x: Tensor, kernel: Tensor, strides: tuple[int, ...]) -> Tensor:
 def _depthwise_at_phase(x: Tensor, kernel: Tensor, strides: tuple[int, ...], pads, phase: Tensor,
                         dims: Sequence[int]) -> Tensor:
     """:func:`_depthwise` of ``x`` zero-padded by ``pads``, at each sample's phase on ``dims``."""
-    channels = x.shape[1]
+    channels = int(x.shape[1])  # a constant when traced: ONNX needs the kernel's shape
     weight = kernel.expand((channels, 1) + tuple(kernel.shape))
     conv = CONV_FN[x.dim() - 2]
     return window_at_phase(x, phase, border_strides(strides, dims), pads,
