@@ -188,6 +188,25 @@ TIMM_FAMILIES["ResNet (BlurPool2d anti-aliasing)"] = "resnetblur18"
 register(ZooModel("timm/resnetblur18", _timm("resnetblur18"), needs="timm", slow=True))
 
 
+def _convnext_timm() -> nn.Module:
+    from timm.models.convnext import ConvNeXt
+    return ConvNeXt(depths=(1, 1, 1, 1), dims=(16, 32, 64, 128), conv_mlp=False, num_classes=10)
+
+
+def _convnext_torchvision() -> nn.Module:
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    return ConvNeXt([CNBlockConfig(16, 32, 1), CNBlockConfig(32, 64, 1), CNBlockConfig(64, 128, 1),
+                     CNBlockConfig(128, None, 1)], num_classes=10)
+
+
+# ConvNeXt with its MLP as linear layers on a channels-last map (timm's default, conv_mlp=False, and
+# torchvision's convnext_*): the permutes move the spatial dims and the grid follows them. One
+# block per stage at small widths, from each library's own class.
+TIMM_FAMILIES["ConvNeXt (channels-last MLP)"] = "ConvNeXt(depths=(1, 1, 1, 1), dims=(16, ..., 128), conv_mlp=False)"
+register(ZooModel("timm/convnext-1111-linear-mlp", _convnext_timm, needs="timm"))
+register(ZooModel("torchvision/convnext-1111", _convnext_torchvision))
+
+
 def zoo_params(predicate: Callable[[ZooModel], bool] = lambda model: True) -> list:
     """The registry as pytest parameters (``slow`` entries marked), for ``@pytest.mark.parametrize``."""
     return [pytest.param(m, id=m.name, marks=[pytest.mark.slow] if m.slow else [])

@@ -145,6 +145,17 @@ def _input_grid(nd: int) -> Grid:
     return Grid((0,) * nd, (1,) * nd, nd + 2)
 
 
+def _axes(grid: Grid) -> tuple[int, ...]:
+    """The tensor positions of ``grid``'s spatial dims (``grid.rank`` known)."""
+    return grid.axes or tuple(range(grid.rank - len(grid.lead), grid.rank))
+
+
+def _with_axes(grid: Grid, axes: tuple[int, ...]) -> Grid:
+    """``grid`` with its spatial dims at ``axes`` (``()`` where they are the trailing ones, in order)."""
+    trailing = axes == tuple(range(grid.rank - len(grid.lead), grid.rank))
+    return replace(grid, axes=() if trailing else axes)
+
+
 #: how strided layers subsample (``convert(..., downsample=)``)
 DOWNSAMPLES = ("strided", "polyphase", "blur-polyphase")
 
@@ -822,6 +833,8 @@ class _GridPass:
             module = self.model.get_submodule(node.target)
             if isinstance(module, _WINDOWS):
                 return self._window(node, module)
+            if isinstance(module, nn.Linear) and (kept := self._channels_last(node)) is not None:
+                return kept
             if isinstance(module, _GLOBAL_MODULES):
                 return self._global(node, isinstance(module, nn.Flatten))
             if isinstance(module, nn.Upsample):
@@ -836,6 +849,8 @@ class _GridPass:
                 raise ConversionError(
                     f"convert(): functional convolution {node.name!r} ({node.target.__name__}) has no module to "
                     f"convert; build the model from nn.Conv modules")
+            if node.target is F.linear and (kept := self._channels_last(node)) is not None:
+                return kept
             if node.target in _GLOBAL_FUNCTIONS:
                 return self._global(node, node.target in _LAYOUT_FUNCTIONS)
             if node.target in _INTERPOLATIONS:
@@ -854,7 +869,39 @@ class _GridPass:
                 return kept
         if node.op == "call_method" and node.target in _GLOBAL_METHODS:
             return self._global(node, node.target in _LAYOUT_METHODS)
+        if (node.op == "call_method" and node.target == "permute") or \
+                (node.op == "call_function" and node.target is torch.permute):
+            return self._permute(node)
         return self._pointwise(node)
+
+    def _permute(self, node: fx.Node) -> GridState:
+        """A permute moves the spatial dims (ConvNeXt's channels-last blocks: (B, C, H, W) to
+        (B, H, W, C) and back): the grid keeps them by position (:attr:`Grid.axes`)."""
+        grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        if not isinstance(grid, Grid):
+            return self._pointwise(node)
+        dims = node.kwargs.get("dims", node.args[1] if len(node.args) == 2 else node.args[1:])
+        if grid.rank is None or not isinstance(dims, (tuple, list)) or len(dims) != grid.rank or \
+                not all(isinstance(d, int) for d in dims):
+            return _Lost(node.name, _describe(node))
+        order = [d % grid.rank for d in dims]
+        return _with_axes(grid, tuple(order.index(a) for a in _axes(grid)))
+
+    def _channels_last(self, node: fx.Node) -> Grid | None:
+        """A linear layer over the last dim of a map whose spatial dims are elsewhere (channels-last)
+        is pointwise in space: it keeps the grid (``None`` for any other linear layer)."""
+        grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        if isinstance(grid, Grid) and grid.axes and grid.rank - 1 not in grid.axes:
+            return grid
+        return None
+
+    def _refuse_moved(self, node: fx.Node, grid: GridState) -> None:
+        """Window layers and interpolation work on trailing spatial dims (alignment too, unless
+        every map has its spatial dims in the same place)."""
+        if isinstance(grid, Grid) and grid.axes:
+            raise ConversionError(
+                f"convert(): {node.name!r} ({_describe(node)}) reads a map whose spatial dims were moved by a "
+                f"permute (they are dims {grid.axes} of its {grid.rank}); permute them back to the last dims first")
 
     def _global(self, node: fx.Node, layout: bool) -> _Global:
         """``GLOBAL``; for an op that changes the ``layout`` of a map on a grid (or of a lost one),
@@ -888,7 +935,7 @@ class _GridPass:
         attention views (B, radix·C, H, W) as (B, radix, C, H, W)), keeps the grid: only the
         leading dims change. ``None`` for any other reshape (pooled features: global)."""
         grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
-        if not isinstance(grid, Grid) or grid.rank is None:
+        if not isinstance(grid, Grid) or grid.rank is None or grid.axes:
             return None
         shape = node.args[1] if len(node.args) == 2 and isinstance(node.args[1], (tuple, list)) else node.args[1:]
         shape = node.kwargs.get("shape", shape)
@@ -932,7 +979,7 @@ class _GridPass:
         bound = dict(zip(("input", "pad", "mode", "value"), node.args))
         bound.update(node.kwargs)
         pad = bound.get("pad")
-        if (isinstance(grid, Grid) and self.border.exact and bound.get("mode", "constant") == "constant"
+        if (isinstance(grid, Grid) and not grid.axes and self.border.exact and bound.get("mode", "constant") == "constant"
                 and not bound.get("value") and isinstance(pad, (tuple, list))
                 and all(isinstance(p, (int, fx.Node)) for p in pad) and len(pad) // 2 <= len(grid.lead)):
             if any(isinstance(p, fx.Node) for p in pad[::2]):
@@ -958,6 +1005,7 @@ class _GridPass:
                 margin = 1
         original = self.swaps[id(module)].original
         self._refuse_lost(node, module, grid)
+        self._refuse_moved(node, grid)
         if isinstance(grid, _Global) and original is not None:
             # a window over an axis that is not spatial (ECA's 1-D convolution across the channels
             # of pooled features): no border there, so the original layer goes back in its place
@@ -1018,6 +1066,7 @@ class _GridPass:
                 module.background = self._input_background(node, module.in_channels, nd)
                 margin = 1
         self._refuse_lost(node, module, grid)
+        self._refuse_moved(node, grid)
         if not isinstance(grid, Grid):
             return grid
         self._refuse_phased_upsampling(node, grid)
@@ -1083,6 +1132,7 @@ class _GridPass:
                     return self._crop_to_input(node, target, grid, scale_factor, mode, align_corners)
         if not isinstance(grid, Grid):
             return grid
+        self._refuse_moved(node, grid)
         if size is not None or scale_factor is None:
             raise ConversionError(
                 f"convert(): interpolation {node.name!r} resizes to a fixed size, which breaks the correspondence of "
@@ -1140,9 +1190,12 @@ class _GridPass:
         if not isinstance(grid, Grid) or grid.rank is None or dims is None or isinstance(dims, fx.Node):
             return GLOBAL
         dims = [d % grid.rank for d in (dims if isinstance(dims, (tuple, list)) else (dims,))]
-        if any(d >= grid.rank - len(grid.lead) for d in dims):
+        axes = _axes(grid)
+        if any(d in axes for d in dims):
             return GLOBAL
-        return replace(grid, rank=grid.rank if keepdim else grid.rank - len(dims))
+        if keepdim:
+            return grid
+        return _with_axes(replace(grid, rank=grid.rank - len(dims)), tuple(a - sum(d < a for d in dims) for a in axes))
 
     def _pointwise(self, node: fx.Node):
         inputs = _spatial_inputs(node, self.grids)
@@ -1166,6 +1219,9 @@ class _GridPass:
 
     def _merge(self, node: fx.Node, inputs: list[fx.Node], grids: list[Grid]) -> Grid:
         """Align the inputs of ``node`` index by index, as the original model combined them."""
+        axes = grids[0].axes
+        if any(g.axes != axes for g in grids) or (axes and node.target is torch.stack):
+            self._refuse_moved(node, next(g for g in grids if g.axes))
         nd = len(grids[0].lead)
         if any(len(g.lead) != nd or g.stride != grids[0].stride for g in grids):
             raise ConversionError(
@@ -1191,9 +1247,11 @@ class _GridPass:
         if rank is not None and node.target is torch.stack:
             rank += 1
         lead = latest if periodic else tuple(pick(g.lead[d] for g in grids) for d in range(nd))
-        merged = Grid(lead, grids[0].stride, rank, grids[0].phase, period_field(period))
+        merged = Grid(lead, grids[0].stride, rank, grids[0].phase, period_field(period), axes)
         border_ndim = 2 if (nd == 3 and self.dims == "spatial") else nd
         args = (offsets, self.border.align_fill, border_ndim) + ((tuple(g.periods() for g in grids),) if periodic else ())
+        if axes:
+            args = args[:3] + (args[3] if periodic else None, axes)
         self.edits.append(_Align(node, tuple(inputs), args))
         return merged
 

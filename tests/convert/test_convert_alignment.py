@@ -259,6 +259,66 @@ def test_timms_space_to_depth_and_blurpool_become_window_layers(border):
         assert check_equivariance(same, (2, 3, 16, 16), shifts=[8], calibrate=True).max_error() > 1e-4
 
 
+class _ChannelsLast(nn.Module):
+    """ConvNeXt's block on a channels-last map: depthwise 7×7, permute to (B, H, W, C), layer norm,
+    linear layers over the channels, permute back, residual. ``swap=True`` instead transposes H and
+    W before a convolution; ``head=False`` returns the channels-last map itself; ``residual_last``
+    adds the residual on the channels-last maps (MambaOut's blocks), then permutes back."""
+
+    def __init__(self, swap: bool = False, head: bool = True, residual_last: bool = False):
+        super().__init__()
+        self.swap, self.head, self.residual_last = swap, head, residual_last
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.dw = nn.Conv2d(8, 8, 7, padding=3, groups=8)
+        self.norm, self.fc = nn.LayerNorm(8), nn.Linear(8, 8)
+        self.out = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        if self.swap:
+            return self.out(self.dw(x.permute(0, 1, 3, 2)).mean((2, 3)))
+        y = self.fc(self.norm(self.dw(x).permute(0, 2, 3, 1)))
+        if not self.head:
+            return y
+        x = (x.permute(0, 2, 3, 1) + y).permute(0, 3, 1, 2) if self.residual_last else x + y.permute(0, 3, 1, 2)
+        return self.out(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize("residual_last", [False, True], ids=["residual-first", "residual-last"])
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_a_channels_last_block_keeps_its_grid_through_the_permutes(train, residual_last):
+    """The linear layers act on the channels of a permuted map: pointwise in space, so the grid
+    follows the permute there and back, and the residual is aligned (it used to be left unaligned,
+    a size mismatch at run time); a residual between channels-last maps is aligned along their
+    spatial dims. The certificate compares the permuted maps with their spatial dims last: every
+    layer, the channels-last ones too, is exact."""
+    torch.manual_seed(0)
+    model = _ChannelsLast(residual_last=residual_last)
+    net = convert(model, "full-exact").train(train)
+    cert = check_equivariance(net, (2, 3, 8, 8), shifts=[2, 4], calibrate=True)
+    assert cert.max_error() < EXACT and cert.sensitivity > 1e-3, cert.summary()
+    assert all(check.first_break is None for check in cert.checks if check.on_stride), cert.summary()
+    same = check_equivariance(convert(model, "same").train(train), (2, 3, 8, 8), shifts=[2], calibrate=True)
+    # the stem pads zeros on a zero canvas, which is its background; the 7x7 pads zeros around the
+    # stem's bias, which is not
+    assert same.max_error() > 1e-4 and same.checks[0].first_break.startswith("dw")
+
+
+def test_the_certificate_moves_a_channels_last_output_map_along_its_spatial_dims():
+    """An output (B, H, W, C) is equivariant along H and W: full-exact exact, same not."""
+    torch.manual_seed(0)
+    cert = check_equivariance(convert(_ChannelsLast(head=False), "full-exact"), (2, 3, 8, 8), shifts=[2, 4],
+                              calibrate=True)
+    assert cert.output == "equivariant" and cert.max_error() < EXACT, cert.summary()
+    same = check_equivariance(convert(_ChannelsLast(head=False), "same"), (2, 3, 8, 8), shifts=[2], calibrate=True)
+    assert same.max_error() > 1e-4
+
+
+def test_a_window_on_permuted_spatial_dims_is_refused():
+    with pytest.raises(fullconv.ConversionError, match=r"spatial dims were moved by a permute"):
+        convert(_ChannelsLast(swap=True), "full-exact")
+
+
 class _ExplicitPad(nn.Module):
     """timm's HGNet stem: the model zero-pads a map itself (one row and column) before a 2x2 convolution.
 

@@ -16,8 +16,8 @@ from .padding import corner_background, crop, pad_constant, pad_periodic
 
 
 def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: str | Border | AlignFill,
-          border_ndim: int | None = None, periods: Sequence[Sequence[int] | None] | None = None
-          ) -> tuple[Tensor, ...]:
+          border_ndim: int | None = None, periods: Sequence[Sequence[int] | None] | None = None,
+          axes: Sequence[int] | None = None) -> tuple[Tensor, ...]:
     """Align maps whose grids are shifted by whole steps.
 
     Args:
@@ -34,11 +34,24 @@ def align(tensors: Sequence[Tensor], offsets: Sequence[Sequence[int]], border: s
             read per frame).
         periods: ``background`` fill: per tensor, the period per spatial dim of a background that
             repeats (:func:`~fullconv.layers.padding.pad_periodic`), or ``None`` for a constant one.
+        axes: where the spatial dims are, the same in every map, when they are not the trailing
+            ones (channels-last maps (B, H, W, C): ``(1, 2)``).
 
     Returns:
         the maps with equal spatial sizes, element ``i`` of each at the same input position.
+
+    Example:
+        >>> import torch
+        >>> a, b = torch.ones(1, 4, 4, 2), torch.ones(1, 2, 2, 2)   # channels-last, b one step later
+        >>> [t.shape for t in align((a, b), ((0, 0), (1, 1)), "full", axes=(1, 2))]
+        [torch.Size([1, 4, 4, 2]), torch.Size([1, 4, 4, 2])]
     """
     n = len(offsets[0])
+    if axes:
+        def last(t: Tensor) -> tuple[int, ...]:
+            return tuple(range(t.dim() - n, t.dim()))
+        aligned = align([t.movedim(tuple(axes), last(t)) for t in tensors], offsets, border, border_ndim, periods)
+        return tuple(t.movedim(last(t), tuple(axes)) for t in aligned)
     fill = border if border in get_args(AlignFill) else get_border(border).align_fill
     if fill == "crop":
         shift = [max(o[d] for o in offsets) for d in range(n)]

@@ -25,7 +25,7 @@ class Grid:
         >>> from fullconv.layers import BorderConv2d
         >>> conv = BorderConv2d(1, 1, 3, stride=2, border="full")
         >>> conv.place(Grid((0, 0), (1, 1)), origin=(1, 1))   # the original conv padded 1
-        Grid(lead=(1, 1), stride=(2, 2), rank=4, phase=(), period=())
+        Grid(lead=(1, 1), stride=(2, 2), rank=4, phase=(), period=(), axes=())
         >>> conv.pads   # left: 2·1 + 1 - 0 = 3 keeps the original positions; right: the border's 2
         ((3, 2), (3, 2))
     """
@@ -46,6 +46,10 @@ class Grid:
     #: background, and every layer that reads the background pads with that pattern
     #: (:func:`~fullconv.layers.padding.pad_periodic`).
     period: tuple[int, ...] = ()
+    #: where the spatial dims are in the tensor, one position per spatial dim, when a permute
+    #: moved them (a channels-last (B, H, W, C) block of ConvNeXt: ``(1, 2)``); ``()``: the
+    #: trailing dims, in order, as window layers need them
+    axes: tuple[int, ...] = ()
 
     def periods(self) -> tuple[int, ...]:
         """``period`` with one entry per spatial dim (1 where the background is one value)."""

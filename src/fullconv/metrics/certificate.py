@@ -294,10 +294,12 @@ def _calibrate(net: nn.Module, shape, canvas, fill, steps: int, generator, devic
 
 @dataclass
 class _Map:
-    """One output tensor of a forward (or of a layer) and its stride."""
+    """One output tensor of a forward (or of a layer), its stride, and where its spatial dims are
+    when a permute moved them (``None``: the trailing dims)."""
 
     tensor: Tensor
     stride: Stride
+    axes: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -320,7 +322,8 @@ class _Runner:
         def hook(name):
             def save(module, args, output):
                 for i, tensor in enumerate(_tensors(output)):
-                    layers.append((f"{name}[{i}]" if i else name, _Map(tensor.detach().clone(), tracker.stride_of(tensor))))
+                    layers.append((f"{name}[{i}]" if i else name,
+                                   _Map(tensor.detach().clone(), tracker.stride_of(tensor), tracker.axes_of(tensor))))
             return save
 
         handles = [m.register_forward_hook(hook(name)) for name, m in self.net.named_modules() if name]
@@ -331,7 +334,7 @@ class _Runner:
                 with tracker:
                     tracker.set(canvas, (Fraction(1),) * self.nd)
                     output = self.net(canvas)
-                    outputs = [_Map(t, tracker.stride_of(t)) for t in _tensors(output)]
+                    outputs = [_Map(t, tracker.stride_of(t), tracker.axes_of(t)) for t in _tensors(output)]
         finally:
             for handle in handles:
                 handle.remove()
@@ -378,6 +381,9 @@ def _shifted_error(first: _Map, second: _Map, shift: Sequence[int]) -> float:
     nd = len(shift)
     if first.stride is None or a.dim() < nd + 2 or len(first.stride) != nd:
         return relative_difference(a, b)
+    if first.axes is not None:  # a channels-last map: compare it with its spatial dims last
+        trailing = tuple(range(a.dim() - nd, a.dim()))
+        a, b = a.movedim(first.axes, trailing), b.movedim(first.axes, trailing)
     scale = a.abs().max().item()
     moved = [_moved_difference(a, b, steps) for steps in _candidate_steps(shift, first.stride)]
     if all(d is None for d in moved):
@@ -430,12 +436,38 @@ class _StrideTracker(TorchFunctionMode):
         super().__init__()
         self.nd = nd
         self._strides: dict[int, tuple[Any, Stride]] = {}
+        #: tensors whose spatial dims a permute moved: where they are
+        self._axes: dict[int, tuple[Any, tuple[int, ...]]] = {}
         self.seen: list[tuple[Fraction, ...]] = []
 
-    def set(self, tensor: Tensor, stride: Stride) -> None:
+    def set(self, tensor: Tensor, stride: Stride, axes: tuple[int, ...] | None = None) -> None:
         self._strides[id(tensor)] = (ref(tensor), stride)
+        if axes is None:
+            self._axes.pop(id(tensor), None)
+        else:
+            self._axes[id(tensor)] = (ref(tensor), axes)
         if stride is not None:
             self.seen.append(stride)
+
+    def axes_of(self, tensor: Tensor) -> tuple[int, ...] | None:
+        entry = self._axes.get(id(tensor))
+        return entry[1] if entry is not None and entry[0]() is tensor else None
+
+    def _moved_axes(self, name: str, args, kwargs, source: Tensor, output) -> tuple[int, ...] | None:
+        """Where ``output``'s spatial dims are: a permute moves them, a same-rank op that is not a
+        window layer keeps them (layer norm, a linear layer over channels-last maps)."""
+        if not isinstance(output, Tensor):
+            return None
+        before = self.axes_of(source)
+        if name == "permute":
+            dims = kwargs.get("dims", args[1] if len(args) == 2 else args[1:])
+            dims = [d % output.dim() for d in (dims if isinstance(dims, (tuple, list)) else (dims,))]
+            before = before or tuple(range(source.dim() - self.nd, source.dim()))
+            axes = tuple(dims.index(a) for a in before)
+            return None if axes == tuple(range(output.dim() - self.nd, output.dim())) else axes
+        if before is not None and not _STRIDED.match(name) and output.dim() == source.dim():
+            return before
+        return None
 
     def stride_of(self, tensor: Tensor) -> Stride:
         entry = self._strides.get(id(tensor))
@@ -470,9 +502,10 @@ class _StrideTracker(TorchFunctionMode):
         targets = list(tree_leaves(output))
         if name == "__setitem__" or (name.endswith("_") and not name.endswith("__")):
             targets.append(args[0])  # written in place (padding writes a map into a background canvas)
+        axes = self._moved_axes(name, args, kwargs, inputs[0], output) if stride is not None else None
         for tensor in targets:
             if isinstance(tensor, Tensor):
-                self.set(tensor, stride)
+                self.set(tensor, stride, axes)
         return output
 
     def _layer_stride(self, name: str, args, kwargs, source: Tensor, stride: tuple[Fraction, ...]) -> Stride:
