@@ -833,7 +833,7 @@ class _GridPass:
             module = self.model.get_submodule(node.target)
             if isinstance(module, _WINDOWS):
                 return self._window(node, module)
-            if isinstance(module, nn.Linear) and (kept := self._channels_last(node)) is not None:
+            if isinstance(module, nn.Linear) and (kept := self._linear(node)) is not None:
                 return kept
             if isinstance(module, _GLOBAL_MODULES):
                 return self._global(node, isinstance(module, nn.Flatten))
@@ -849,7 +849,7 @@ class _GridPass:
                 raise ConversionError(
                     f"convert(): functional convolution {node.name!r} ({node.target.__name__}) has no module to "
                     f"convert; build the model from nn.Conv modules")
-            if node.target is F.linear and (kept := self._channels_last(node)) is not None:
+            if node.target is F.linear and (kept := self._linear(node)) is not None:
                 return kept
             if node.target in _GLOBAL_FUNCTIONS:
                 return self._global(node, node.target in _LAYOUT_FUNCTIONS)
@@ -887,21 +887,22 @@ class _GridPass:
         order = [d % grid.rank for d in dims]
         return _with_axes(grid, tuple(order.index(a) for a in _axes(grid)))
 
-    def _channels_last(self, node: fx.Node) -> Grid | None:
+    def _linear(self, node: fx.Node) -> Grid | _Lost | None:
         """A linear layer over the last dim of a map whose spatial dims are elsewhere (channels-last)
-        is pointwise in space: it keeps the grid (``None`` for any other linear layer)."""
+        is pointwise in space: it keeps the grid; over tokens (a lost map) it keeps them lost.
+        ``None`` for any other linear layer (global)."""
         grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
         if isinstance(grid, Grid) and grid.axes and grid.rank - 1 not in grid.axes:
             return grid
-        return None
+        return grid if isinstance(grid, _Lost) else None
 
     def _refuse_moved(self, node: fx.Node, grid: GridState) -> None:
         """Window layers and interpolation work on trailing spatial dims (alignment too, unless
         every map has its spatial dims in the same place)."""
         if isinstance(grid, Grid) and grid.axes:
             raise ConversionError(
-                f"convert(): {node.name!r} ({_describe(node)}) reads a map whose spatial dims were moved by a "
-                f"permute (they are dims {grid.axes} of its {grid.rank}); permute them back to the last dims first")
+                f"convert(): {node.name!r} ({_describe(node)}) reads a map whose spatial dims were moved (by a permute or "
+                f"reshape: they are dims {grid.axes} of its {grid.rank}); move them back to the last dims first")
 
     def _global(self, node: fx.Node, layout: bool) -> _Global:
         """``GLOBAL``; for an op that changes the ``layout`` of a map on a grid (or of a lost one),
@@ -933,38 +934,53 @@ class _GridPass:
     def _reshape(self, node: fx.Node) -> Grid | None:
         """A reshape that keeps the spatial dims, each given as the map's own size (ResNeSt's split
         attention views (B, radix·C, H, W) as (B, radix, C, H, W)), keeps the grid: only the
-        leading dims change. ``None`` for any other reshape (pooled features: global)."""
+        leading dims change. A reshape of tokens (a map flattened for attention) back into a
+        map's own sizes (``x.reshape(B, H, W, C)`` with ``B, C, H, W = x.shape``) puts them on that
+        map's grid, with the spatial dims where those sizes are. ``None`` for any other reshape
+        (pooled features: global; a layout the grids cannot follow: lost)."""
         grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
-        if not isinstance(grid, Grid) or grid.rank is None or grid.axes:
-            return None
         shape = node.args[1] if len(node.args) == 2 and isinstance(node.args[1], (tuple, list)) else node.args[1:]
         shape = node.kwargs.get("shape", shape)
-        nd = len(grid.lead)
-        if not isinstance(shape, (tuple, list)) or len(shape) < nd + 1:
+        if not isinstance(shape, (tuple, list)):
             return None
-        if all(self._is_own_size(entry, k - nd) for k, entry in enumerate(shape[-nd:])):
-            return replace(grid, rank=len(shape))
-        return None
+        sizes = {k: size for k, entry in enumerate(shape) if (size := self._own_size(entry)) is not None}
+        if isinstance(grid, Grid):
+            nd = len(grid.lead)
+            if grid.rank is None or grid.axes or len(shape) < nd + 1:
+                return None
+            if all(k in sizes and sizes[k][1] == k - len(shape) + nd for k in range(len(shape) - nd, len(shape))):
+                return replace(grid, rank=len(shape))
+            return None
+        if not isinstance(grid, _Lost) or len({source for source, _ in sizes.values()}) != 1:
+            return None
+        source = next(iter(sizes.values()))[0]
+        target = self.grids[source]
+        positions = {d: k for k, (_, d) in sizes.items()}
+        if sorted(positions) != list(range(len(target.lead))) or len(positions) != len(sizes):
+            return None
+        return _with_axes(replace(target, rank=len(shape), axes=()), tuple(positions[d] for d in sorted(positions)))
 
-    def _is_own_size(self, entry, dim: int) -> bool:
-        """Whether ``entry`` is ``t.shape[d]`` / ``t.size(d)`` / ``t.size()[d]`` of a map ``t``, for
-        its spatial dim ``dim`` counted from the end."""
+    def _own_size(self, entry) -> tuple[fx.Node, int] | None:
+        """``(t, d)`` where ``entry`` is ``t.shape[i]`` / ``t.size(i)`` / ``t.size()[i]`` of a map
+        ``t`` on a grid (spatial dims last) and ``i`` is its spatial dim ``d``; else ``None``."""
         if not isinstance(entry, fx.Node):
-            return False
+            return None
         if entry.op == "call_method" and entry.target == "size" and len(entry.args) == 2:
-            tensor, index = entry.args                                   # t.size(d)
+            tensor, index = entry.args                                   # t.size(i)
         elif entry.op == "call_function" and entry.target is operator.getitem:
-            sizes, index = entry.args                                    # t.shape[d] / t.size()[d]
+            sizes, index = entry.args                                    # t.shape[i] / t.size()[i]
             if not isinstance(sizes, fx.Node) or not (
                     (sizes.op == "call_function" and sizes.target is getattr and sizes.args[1:] == ("shape",))
                     or (sizes.op == "call_method" and sizes.target == "size" and len(sizes.args) == 1)):
-                return False
+                return None
             tensor = sizes.args[0]
         else:
-            return False
+            return None
         grid = self.grids.get(tensor) if isinstance(tensor, fx.Node) else None
-        return (isinstance(grid, Grid) and grid.rank is not None and isinstance(index, int)
-                and index % grid.rank == grid.rank + dim)
+        if not (isinstance(grid, Grid) and grid.rank is not None and not grid.axes and isinstance(index, int)):
+            return None
+        d = index % grid.rank - (grid.rank - len(grid.lead))
+        return (tensor, d) if 0 <= d < len(grid.lead) else None
 
     def _explicit_pad(self, node: fx.Node):
         """A model's own zero padding of a map (``F.pad``): the original pads its map as the

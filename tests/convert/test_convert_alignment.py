@@ -203,8 +203,8 @@ def test_a_convolution_across_pooled_channels_keeps_its_own_padding(border):
 
 class _SpaceToDepth(nn.Module):
     """TResNet's stem written out: a space-to-depth by views and a permute, then a 3×3 convolution;
-    ``attention=True`` instead flattens the map for a spatial softmax and views it back before a
-    1×1 convolution (a non-local block's shape)."""
+    ``attention=True`` instead flattens the map for a spatial softmax and views it as a column
+    (not the map's own sizes) before a 1×1 convolution."""
 
     def __init__(self, attention: bool = False):
         super().__init__()
@@ -217,7 +217,7 @@ class _SpaceToDepth(nn.Module):
         x = self.stem(x)
         n, c, h, w = x.size()
         if self.attention:
-            y = x.flatten(2).softmax(-1).view(n, c, h, w)
+            y = x.flatten(2).softmax(-1).view(n, c, h * w, 1)
         else:
             y = x.view(n, c, h // 2, 2, w // 2, 2).permute(0, 3, 5, 1, 2, 4).contiguous().view(n, 4 * c, h // 2, w // 2)
         return self.head(self.conv(y).mean((2, 3)))
@@ -315,8 +315,44 @@ def test_the_certificate_moves_a_channels_last_output_map_along_its_spatial_dims
 
 
 def test_a_window_on_permuted_spatial_dims_is_refused():
-    with pytest.raises(fullconv.ConversionError, match=r"spatial dims were moved by a permute"):
+    with pytest.raises(fullconv.ConversionError, match=r"spatial dims were moved \(by a permute"):
         convert(_ChannelsLast(swap=True), "full-exact")
+
+
+class _Tokens(nn.Module):
+    """Attention's shape: a map (after a 7×7 that a full border grows) flattened to tokens, mixed
+    over all positions, reshaped back into that map's own sizes, channels-last (EdgeNeXt's
+    ``x.reshape(B, H, W, C)`` with ``B, C, H, W = x.shape``), and added to the block's input."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.dw = nn.Conv2d(8, 8, 7, padding=3, groups=8)
+        self.mix = nn.Linear(8, 8)
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.dw(x)
+        b, c, h, w = y.shape
+        tokens = y.flatten(2).transpose(1, 2)                        # (B, H·W, C)
+        tokens = self.mix(tokens) * tokens.softmax(1).sum(1, keepdim=True)
+        x = x + tokens.reshape(b, h, w, c).permute(0, 3, 1, 2)
+        return self.head(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize("border", ["full-exact", "full", "valid"])
+def test_tokens_reshaped_into_a_maps_sizes_are_on_its_grid(border):
+    """The residual meets the reshaped tokens aligned (it used to meet them unaligned: a size
+    mismatch at run time); full-exact is exact, same is not."""
+    torch.manual_seed(0)
+    net = convert(_Tokens(), border)
+    assert net(torch.randn(2, 3, 24, 24)).shape == (2, 10)
+    if border == "full-exact":
+        cert = check_equivariance(net, (2, 3, 8, 8), shifts=[2, 4], calibrate=True)
+        assert cert.max_error() < EXACT and cert.sensitivity > 1e-3, cert.summary()
+        same = check_equivariance(convert(_Tokens(), "same"), (2, 3, 8, 8), shifts=[2], calibrate=True)
+        assert same.max_error() > 1e-4
 
 
 class _ExplicitPad(nn.Module):
