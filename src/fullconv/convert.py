@@ -86,11 +86,11 @@ _FUNCTIONAL_POOLS = {F.max_pool1d: ("max", 1), F.max_pool2d: ("max", 2), F.max_p
                      torch.max_pool1d: ("max", 1), torch.max_pool2d: ("max", 2), torch.max_pool3d: ("max", 3)}
 _FUNCTIONAL_CONVS = {F.conv1d, F.conv2d, F.conv3d, torch.conv1d, torch.conv2d, torch.conv3d}
 _INTERPOLATIONS = {F.interpolate, F.upsample}
+_CONVERTED = (_BorderConvMixin, _BorderConvTransposeMixin, BorderPool, BlurPool, SpaceToDepth)
 #: layers whose output grid differs from their input's: a module holding none is traced as one leaf
 _SPATIAL_MODULES = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-                    nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd, nn.Upsample,
-                    _BorderConvMixin, _BorderConvTransposeMixin, BorderPool, BlurPool, SpaceToDepth)
-_CONVERTED = (_BorderConvMixin, _BorderConvTransposeMixin, BorderPool, BlurPool, SpaceToDepth)
+                    nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
+                    nn.Upsample) + _CONVERTED
 #: the window layers the grid pass places (:class:`~fullconv.layers.grid.GridWindow`)
 _WINDOWS = (_BorderConvMixin, BorderPool, BlurPool, SpaceToDepth)
 _CONTAINERS = (nn.Module, nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
@@ -874,10 +874,18 @@ class _GridPass:
             return self._permute(node)
         return self._pointwise(node)
 
+    def _first_input(self, node: fx.Node) -> GridState:
+        """The grid state of ``node``'s first argument."""
+        return self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+
+    def _lost_input(self, node: fx.Node) -> _Lost | None:
+        """The first lost map among ``node``'s inputs."""
+        return next((g for n in node.all_input_nodes if isinstance(g := self.grids.get(n), _Lost)), None)
+
     def _permute(self, node: fx.Node) -> GridState:
         """A permute moves the spatial dims (ConvNeXt's channels-last blocks: (B, C, H, W) to
         (B, H, W, C) and back): the grid keeps them by position (:attr:`Grid.axes`)."""
-        grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        grid = self._first_input(node)
         if not isinstance(grid, Grid):
             return self._pointwise(node)
         dims = node.kwargs.get("dims", node.args[1] if len(node.args) == 2 else node.args[1:])
@@ -891,7 +899,7 @@ class _GridPass:
         """A linear layer over the last dim of a map whose spatial dims are elsewhere (channels-last)
         is pointwise in space: it keeps the grid; over tokens (a lost map) it keeps them lost.
         ``None`` for any other linear layer (global)."""
-        grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        grid = self._first_input(node)
         if isinstance(grid, Grid) and grid.axes and grid.rank - 1 not in grid.axes:
             return grid
         return grid if isinstance(grid, _Lost) else None
@@ -908,11 +916,10 @@ class _GridPass:
         """``GLOBAL``; for an op that changes the ``layout`` of a map on a grid (or of a lost one),
         the :class:`_Lost` state naming the first such op."""
         if layout:
-            states = [self.grids.get(n) for n in node.all_input_nodes]
-            lost = next((g for g in states if isinstance(g, _Lost)), None)
+            lost = self._lost_input(node)
             if lost is not None:
                 return lost
-            if any(isinstance(g, (Grid, _NetworkInput)) for g in states):
+            if any(isinstance(self.grids.get(n), (Grid, _NetworkInput)) for n in node.all_input_nodes):
                 return _Lost(node.name, _describe(node))
         return GLOBAL
 
@@ -938,7 +945,7 @@ class _GridPass:
         map's own sizes (``x.reshape(B, H, W, C)`` with ``B, C, H, W = x.shape``) puts them on that
         map's grid, with the spatial dims where those sizes are. ``None`` for any other reshape
         (pooled features: global; a layout the grids cannot follow: lost)."""
-        grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        grid = self._first_input(node)
         shape = node.args[1] if len(node.args) == 2 and isinstance(node.args[1], (tuple, list)) else node.args[1:]
         shape = node.kwargs.get("shape", shape)
         if not isinstance(shape, (tuple, list)):
@@ -991,7 +998,7 @@ class _GridPass:
         computed again on the converted map: on the right they only add background, on the left
         they would move the map by an amount the grid cannot know, which ``full-exact`` refuses.
         """
-        grid = self.grids.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        grid = self._first_input(node)
         bound = dict(zip(("input", "pad", "mode", "value"), node.args))
         bound.update(node.kwargs)
         pad = bound.get("pad")
@@ -1216,8 +1223,8 @@ class _GridPass:
     def _pointwise(self, node: fx.Node):
         inputs = _spatial_inputs(node, self.grids)
         if not inputs:
-            lost = [g for n in node.all_input_nodes if isinstance(g := self.grids.get(n), _Lost)]
-            return lost[0] if lost else GLOBAL if self._all_global(node) else None
+            lost = self._lost_input(node)
+            return lost if lost is not None else GLOBAL if self._all_global(node) else None
         grids = [self.grids[n] for n in inputs]
         if all(isinstance(g, _NetworkInput) for g in grids):
             return NETWORK_INPUT

@@ -178,18 +178,22 @@ def _restrict(kernel: Tensor, strides: tuple[int, ...]) -> Tensor:
     return kernel / kernel.sum()
 
 
+def _depthwise_weight(x: Tensor, kernel: Tensor) -> tuple[Tensor, int]:
+    """``kernel`` (*k) as the weight of a depthwise convolution of x (B, C, *S), and C."""
+    channels = int(x.shape[1])  # a constant when traced: ONNX needs the kernel's shape
+    return kernel.expand((channels, 1) + tuple(kernel.shape)), channels
+
+
 def _depthwise(x: Tensor, kernel: Tensor, strides: tuple[int, ...]) -> Tensor:
     """Blur every channel of x (B, C, *S) with ``kernel`` (*k) and subsample by ``strides``."""
-    channels = int(x.shape[1])  # a constant when traced: ONNX needs the kernel's shape
-    weight = kernel.expand((channels, 1) + tuple(kernel.shape))
+    weight, channels = _depthwise_weight(x, kernel)
     return CONV_FN[x.dim() - 2](x, weight, None, strides, 0, 1, channels)
 
 
 def _depthwise_at_phase(x: Tensor, kernel: Tensor, strides: tuple[int, ...], pads, phase: Tensor,
                         dims: Sequence[int]) -> Tensor:
     """:func:`_depthwise` of ``x`` zero-padded by ``pads``, at each sample's phase on ``dims``."""
-    channels = int(x.shape[1])  # a constant when traced: ONNX needs the kernel's shape
-    weight = kernel.expand((channels, 1) + tuple(kernel.shape))
+    weight, channels = _depthwise_weight(x, kernel)
     conv = CONV_FN[x.dim() - 2]
     return window_at_phase(x, phase, border_strides(strides, dims), pads,
                            lambda z, padding: conv(z, weight, None, strides, padding, 1, channels),

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .borders import Border, get_border
 from .grid import GridWindow
-from .padding import corner_background, crop, pad_constant, pad_periodic
+from .padding import corner_background, crop, pad_periodic
 from .polyphase import window_at_phase
 
 
@@ -76,23 +76,21 @@ class SpaceToDepth(GridWindow, nn.Module):
         """
         if x.dim() != 4:
             raise ValueError(f"SpaceToDepth expects (B, C, H, W); got shape {tuple(x.shape)}")
-        background = None
-        if self.border.exact:
-            background = corner_background(x, 2) if self.background is None else self.background
-            background = background.to(x.dtype) if isinstance(background, Tensor) else background
         if phase is not None:
+            background = None
+            if self.border.exact:
+                background = corner_background(x, 2) if self.background is None else self.background
+                if not isinstance(background, Tensor):
+                    background = x.new_full((1, x.shape[1], 1, 1), float(background))
+                background = background.to(x.dtype)
             if background is None:
                 return window_at_phase(x, phase, self.window()[2], self.pads, self._blocks, value=0.0)
-            if not isinstance(background, Tensor):
-                background = x.new_full((1, x.shape[1], 1, 1), float(background))
             y = window_at_phase(x - background, phase, self.window()[2], self.pads, self._blocks, value=0.0)
             return y + background.repeat(1, self.block * self.block, 1, 1)
         if self.border.exact and self.background is None and self.background_period is not None:
             x = pad_periodic(x, self.pads, self.background_period)
-        elif self.border.exact:
-            x = pad_constant(x, self.pads, background)
         else:
-            x = self.border.pad(x, self.pads)
+            x = self.border.pad(x, self.pads, self.background)
         return self._blocks(x)
 
     def _blocks(self, x: Tensor, _padding=None) -> Tensor:
